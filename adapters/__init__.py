@@ -1,0 +1,1 @@
+"""Engine adapters, installed as ``harness.adapters``. Each module imports its engine library lazily."""

@@ -1,0 +1,55 @@
+"""The contract between the runner and an engine.
+
+An in-process adapter loads a model once (``load``) and then runs batches (``generate``), timestamping every
+token-bearing step on the run's clock through the engine's own streaming hook. Third-party engines implement the
+same class and register it under the entry-point group ``harness.adapters``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from harness.records import RequestRecord, RunClock
+from harness.suite import EngineConfig
+from harness.workload.prompts import Prompt
+
+
+class AdapterError(Exception):
+    """An engine failed in a way the user can act on; the message is shown as the point's error."""
+
+
+class InProcessAdapter(ABC):
+    """Base class of engines that run inside the harness's worker process."""
+
+    name: ClassVar[str]
+    #: quantization names this adapter understands (validated before anything runs)
+    quantizations: ClassVar[tuple[str, ...]] = ("none",)
+    #: dtypes this adapter understands; empty means any
+    dtypes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, engine: EngineConfig) -> None:
+        self.engine = engine
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the model and tokenizer; called once per engine group."""
+
+    def tokenizer(self) -> Any | None:
+        """A tokenizer with ``encode``/``decode`` and ``vocab_size`` used to build exact-length prompts, or None."""
+        return None
+
+    @abstractmethod
+    def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
+        """Run one batch, producing exactly ``output_tokens`` tokens per prompt (no early stop)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Versions, device and model facts for the results store."""
+        return {"adapter": self.name}
+
+    def memory(self) -> dict[str, float]:
+        """Engine-reported memory figures (bytes) for the last batch, e.g. ``torch_cuda_max_allocated_bytes``."""
+        return {}
+
+    def close(self) -> None:
+        """Release the model."""

@@ -1,0 +1,150 @@
+"""Hugging Face transformers, in process: batched greedy generation with exact output lengths.
+
+Token timestamps come from a streamer that ``generate`` calls once per decoding step (after the step's tokens are
+copied to the host, so on CUDA the time is when the tokens exist, not when the kernel was queued).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from typing import Any, ClassVar
+
+from harness.adapters.base import AdapterError, InProcessAdapter
+from harness.records import RequestRecord, RunClock
+from harness.workload.prompts import Prompt
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+class _StepClock:
+    """A transformers streamer that only records when each decoding step's tokens arrive."""
+
+    def __init__(self, clock: RunClock) -> None:
+        self.clock = clock
+        self.step_times_ns: list[int] = []
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        now = self.clock.now_ns()
+        if not self._prompt_seen:  # generate() first hands the streamer the prompt itself
+            self._prompt_seen = True
+            return
+        self.step_times_ns.append(now)
+
+    def end(self) -> None:
+        pass
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class HFAdapter(InProcessAdapter):
+    name: ClassVar[str] = "hf"
+    quantizations: ClassVar[tuple[str, ...]] = ("none",)
+    dtypes: ClassVar[tuple[str, ...]] = DTYPES
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from harness.models.resolve import resolve_model
+
+        engine = self.engine
+        if engine.threads:
+            torch.set_num_threads(engine.threads)
+        if engine.device.startswith("cuda") and not torch.cuda.is_available():
+            raise AdapterError(f"device {engine.device!r} requested but torch sees no CUDA device")
+        resolved = resolve_model(engine.model)
+        extra: dict[str, Any] = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
+        self._torch = torch
+        self._device = torch.device(engine.device)
+        self._tokenizer = AutoTokenizer.from_pretrained(resolved.tokenizer_path, **extra)
+        if self._tokenizer.pad_token_id is None:
+            self._tokenizer.pad_token = self._tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(
+            resolved.path, dtype=getattr(torch, engine.dtype), **extra, **engine.args
+        )
+        self._model = model.to(self._device).eval()
+        self._resolved = resolved
+
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
+        torch = self._torch
+        if any(p.token_ids is None for p in prompts):
+            raise AdapterError("hf adapter needs token ids in prompts")
+        lengths = {len(p.token_ids or []) for p in prompts}
+        if len(lengths) != 1:
+            raise AdapterError("hf adapter batches prompts of one length (no padding is measured)")
+        input_ids = torch.tensor([p.token_ids for p in prompts], dtype=torch.long, device=self._device)
+        attention_mask = torch.ones_like(input_ids)
+        streamer = _StepClock(clock)
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
+            torch.cuda.reset_peak_memory_stats(self._device)
+        t_submit = clock.now_ns()
+        with torch.inference_mode():
+            out = self._model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                max_new_tokens=output_tokens,
+                min_new_tokens=output_tokens,  # exact lengths: EOS is suppressed until the last step
+                do_sample=False,
+                pad_token_id=self._tokenizer.pad_token_id,
+                streamer=streamer,
+            )
+        n_out = int(out.shape[1] - input_ids.shape[1])
+        steps = streamer.step_times_ns
+        if len(steps) != n_out:
+            raise AdapterError(f"streamer saw {len(steps)} steps for {n_out} generated tokens")
+        return [
+            RequestRecord(
+                index=i,
+                t_sched_ns=t_submit,
+                t_send_ns=t_submit,
+                t_first_ns=steps[0] if steps else None,
+                t_end_ns=steps[-1] if steps else None,
+                chunk_times_ns=list(steps),
+                chunk_tokens=[1] * len(steps),
+                n_in=p.n_in,
+                n_out=n_out,
+            )
+            for i, p in enumerate(prompts)
+        ]
+
+    def memory(self) -> dict[str, float]:
+        if self._device.type != "cuda":
+            return {}
+        return {"torch_cuda_max_allocated_bytes": float(self._torch.cuda.max_memory_allocated(self._device))}
+
+    def describe(self) -> dict[str, Any]:
+        torch = self._torch
+        params = sum(p.numel() for p in self._model.parameters())
+        weight_bytes = sum(p.numel() * p.element_size() for p in self._model.parameters())
+        config = self._model.config
+        device_name = torch.cuda.get_device_name(self._device) if self._device.type == "cuda" else platform.processor()
+        return {
+            "adapter": self.name,
+            "engine_versions": {"torch": torch.__version__, "transformers": _version("transformers")},
+            "device": str(self._device),
+            "device_name": device_name or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+            "dtype": self.engine.dtype,
+            "model": self.engine.model,
+            "model_path": self._resolved.path,
+            "n_params": params,
+            "n_layers": getattr(config, "num_hidden_layers", None),
+            "d_model": getattr(config, "hidden_size", None),
+            "weights_bytes": weight_bytes,
+        }
+
+    def close(self) -> None:
+        self._model = None
+        if self._device.type == "cuda":
+            self._torch.cuda.empty_cache()

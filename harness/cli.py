@@ -1,0 +1,215 @@
+"""The ``harness`` command: a thin typer layer over the library. Exit codes: 0 ok, 1 failed points, 2 bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.store import DEFAULT_STORE, StoreError
+from harness.suite import SuiteError, load_suite
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Benchmark LLM inference: run sweeps, store results, gate regressions, build reports.")
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[str, typer.Option("--store", "-s", help="results store: a SQLite path or a SQLAlchemy URL",
+                                       envvar="HARNESS_STORE")]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _open_store(url: str):
+    from harness.store import Store
+
+    try:
+        return Store(url)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+
+
+def _load_checked(path: Path):
+    from harness.validate import check_suite
+
+    try:
+        suite = load_suite(path)
+        return suite, check_suite(suite)
+    except SuiteError as exc:
+        raise fail(str(exc)) from None
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None or value != value:  # None or NaN
+        return "–"
+    if abs(value) >= 1e9:
+        return f"{value / 2**30:.2f} GiB"
+    if abs(value) >= 1e6:
+        return f"{value / 2**20:.1f} MiB"
+    return f"{value:,.{digits}f}"
+
+
+KEY_METRICS = [
+    ("output_throughput_tok_s", "out tok/s"),
+    ("ttft_ms_p50", "TTFT p50 ms"),
+    ("tpot_ms_p50", "TPOT p50 ms"),
+    ("e2e_ms_p50", "E2E p50 ms"),
+    ("mem_peak_rss_bytes", "peak RSS"),
+]
+
+
+def points_table(frame, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("point")
+    table.add_column("status")
+    for _, header in KEY_METRICS:
+        table.add_column(header, justify="right")
+    for _, row in frame.iterrows():
+        cells = []
+        for metric, _ in KEY_METRICS:
+            value = row.get(metric)
+            low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+            text = _fmt(value)
+            if low is not None and high is not None and low == low and high == high and high > low and \
+                    not metric.endswith("_bytes"):
+                text += f" [dim]±{_fmt((high - low) / 2)}[/]"
+            cells.append(text)
+        status = "[green]ok[/]" if row["status"] == "ok" else f"[red]failed[/]: {row['error']}"
+        table.add_row(str(row["idx"]), row["label"], status, *cells)
+    return table
+
+
+@app.command()
+def validate(suite: Annotated[Path, typer.Argument(help="suite YAML")]) -> None:
+    """Check a suite (schema, adapters, quantizations, samplers) and print how many points it expands to."""
+    parsed, points = _load_checked(suite)
+    groups = len({p.group_id for p in points})
+    out.print(f"{suite}: ok — suite {parsed.name!r}, {len(points)} points in {groups} engine groups, "
+              f"{parsed.repetitions} repetitions each")
+
+
+@app.command()
+def run(
+    suite: Annotated[Path, typer.Argument(help="suite YAML")],
+    store: StoreOpt = DEFAULT_STORE,
+    resume: Annotated[bool, typer.Option(help="continue the latest run of this suite, skipping stored points")] = False,
+    run_id: Annotated[str | None, typer.Option(help="with --resume: the run to continue")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the points and exit")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run a sweep and store every point."""
+    parsed, points = _load_checked(suite)
+    if dry_run:
+        table = Table(title=f"{parsed.name}: {len(points)} points", title_justify="left")
+        for column in ("#", "point id", "group", "point"):
+            table.add_column(column)
+        for p in points:
+            table.add_row(str(p.index), p.point_id, p.group_id[:8], p.label())
+        out.print(table)
+        return
+
+    from harness.results import load_points
+    from harness.runner import Interrupted, Runner
+    from harness.suite import suite_hash
+
+    st = _open_store(store)
+    resume_target = None
+    if resume:
+        resume_target = run_id or st.latest_resumable_run(suite_hash(parsed))
+        if resume_target is None:
+            raise fail(f"--resume: no earlier run of suite {parsed.name!r} in {st.url}")
+        try:
+            st.get_run(resume_target)
+        except StoreError as exc:
+            raise fail(f"--resume: {exc}") from None
+    log_dir = Path(st.url.removeprefix("sqlite:///")).parent / "logs" if st.url.startswith("sqlite") else None
+
+    def report_point(point, status, error):
+        mark = "[green]✓[/]" if status == "ok" else "[red]✗[/]"
+        err.print(f"{mark} {point.label()}" + (f" — {error}" if error else ""), highlight=False)
+
+    runner = Runner(parsed, suite.read_text(), st, console=err, log_dir=log_dir, progress=progress)
+    try:
+        outcome = runner.run(resume_run=resume_target, on_point=report_point)
+    except Interrupted as stop:
+        err.print(f"[yellow]interrupted[/]: {stop.outcome.ok} points stored in run {stop.outcome.run_id}; "
+                  f"continue with: harness run {suite} --resume --run-id {stop.outcome.run_id}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    out.print(points_table(load_points(st, outcome.run_id), f"run {outcome.run_id} ({parsed.name})"))
+    out.print(f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
+              + (f", {outcome.skipped} already stored" if outcome.skipped else ""))
+    if outcome.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("ls")
+def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
+    """List stored runs."""
+    import datetime
+
+    st = _open_store(store)
+    table = Table(title=f"runs in {st.url}", title_justify="left")
+    for column in ("run", "suite", "started", "status", "points ok", "failed"):
+        table.add_column(column)
+    for r in st.runs():
+        started = datetime.datetime.fromtimestamp(r["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(r["run_id"], r["suite_name"], started, r["status"], str(r["points"].get("ok", 0)),
+                      str(r["points"].get("failed", 0)))
+    out.print(table)
+
+
+@app.command()
+def show(run: Annotated[str, typer.Argument(help="run id (a unique prefix is enough)")],
+         store: StoreOpt = DEFAULT_STORE) -> None:
+    """Show a run's points with their key metrics (median across repetitions ± half the 95% CI)."""
+    from harness.results import load_points
+
+    st = _open_store(store)
+    try:
+        meta = st.get_run(run)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    fp = meta["fingerprint"]
+    out.print(f"run [bold]{meta['run_id']}[/] suite {meta['suite_name']!r} status {meta['status']} — "
+              f"{fp.get('cpu_model')}, python {fp.get('python')}, git {fp.get('git_sha')}")
+    out.print(points_table(load_points(st, meta["run_id"]), f"run {meta['run_id']}"))
+
+
+@app.command()
+def export(
+    run: Annotated[str, typer.Argument(help="run id")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet")] = "csv",
+    output: Annotated[Path, typer.Option("--output", "-o", help="directory")] = Path("results/export"),
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Export a run's points, repetitions, requests and samples as CSV or Parquet files."""
+    from harness.results import export_run
+
+    if fmt not in ("csv", "parquet"):
+        raise fail(f"--format: unknown format {fmt!r}; use csv or parquet")
+    st = _open_store(store)
+    try:
+        paths = export_run(st, run, fmt, output)  # type: ignore[arg-type]
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    except ImportError as exc:
+        raise fail(f"parquet export needs pyarrow: pip install pyarrow ({exc})") from None
+    for path in paths:
+        out.print(str(path))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Runs a suite: engine groups in worker processes, warmup, repetitions, samplers, one atomic write per point."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from harness import __version__
+from harness.engine_process import EngineProcess, WorkerFailure
+from harness.fingerprint import fingerprint
+from harness.metrics import WindowSLO, aggregate_repetitions, window_metrics
+from harness.records import RequestRecord, RunClock, Timeline
+from harness.samplers import sampler_class
+from harness.samplers.base import Sampler
+from harness.store import AGGREGATE, PointResult, Store
+from harness.suite import Point, Suite, expand, suite_hash
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    interrupted: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Interrupted(Exception):
+    def __init__(self, outcome: RunOutcome) -> None:
+        super().__init__("interrupted")
+        self.outcome = outcome
+
+
+def timeline_figures(timelines: list[Timeline]) -> dict[str, float | None]:
+    """Per-repetition figures derived from sampler timelines (peaks and means), keyed with units."""
+    figures: dict[str, float | None] = {}
+    for tl in timelines:
+        if tl.sampler == "psutil":
+            rss = [v for v in tl.values.get("rss_bytes", []) if v is not None]
+            cpu = [v for v in tl.values.get("cpu_pct", []) if v is not None]
+            figures["mem_peak_rss_bytes"] = max(rss) if rss else None
+            figures["cpu_util_mean_pct"] = sum(cpu) / len(cpu) if cpu else None
+    return figures
+
+
+class Runner:
+    def __init__(self, suite: Suite, suite_text: str, store: Store, console: Console | None = None,
+                 log_dir: Path | None = None, progress: bool = True) -> None:
+        self.suite = suite
+        self.suite_text = suite_text
+        self.store = store
+        self.console = console or Console(stderr=True)
+        self.log_dir = log_dir or Path("results/logs")
+        self.show_progress = progress
+        self.slo = WindowSLO(**suite.slo.model_dump())
+        self._sampler_warned: set[str] = set()
+
+    # ------------------------------------------------------------ samplers
+
+    def _samplers(self, clock: RunClock, pid: int) -> list[Sampler]:
+        samplers = []
+        for spec in self.suite.samplers:
+            cls = sampler_class(spec.name)
+            ok, why = cls.available()
+            if not ok:
+                if spec.name not in self._sampler_warned:
+                    self._sampler_warned.add(spec.name)
+                    self.console.print(f"[yellow]sampler {spec.name} disabled: {why}[/]")
+                continue
+            samplers.append(cls(clock, interval_ms=spec.interval_ms, target_pid=pid, **spec.options))
+        return samplers
+
+    # ------------------------------------------------------------ one point
+
+    def _run_point(self, point: Point, worker: EngineProcess, clock: RunClock, deadline: float,
+                   result: PointResult) -> dict[str, Any]:
+        """Warmup then repetitions; fills ``result``; returns per-point facts for the store."""
+        workload = point.workload.model_dump()
+        for _ in range(point.warmup):
+            worker.request({"op": "batch", "workload": workload, "warmup": True, "repetition": -1},
+                           timeout_s=deadline - time.monotonic())
+        per_rep: list[dict[str, float | None]] = []
+        for rep in range(point.repetitions):
+            samplers = self._samplers(clock, worker.pid)
+            for s in samplers:
+                s.start()
+            try:
+                reply = worker.request({"op": "batch", "workload": workload, "warmup": False, "repetition": rep},
+                                       timeout_s=deadline - time.monotonic())
+            finally:
+                timelines = [s.stop() for s in samplers]
+            records = [RequestRecord.model_validate(r) for r in reply["records"]]
+            result.requests += [(rep, r) for r in records]
+            result.timelines += [(rep, tl) for tl in timelines]
+            figures: dict[str, float | None] = dict(window_metrics(records, self.slo))
+            figures.update(timeline_figures(timelines))
+            figures.update(reply.get("memory", {}))
+            per_rep.append(figures)
+            result.summaries += [(rep, k, v, None, None) for k, v in figures.items()]
+        for metric, (median, low, high) in aggregate_repetitions(per_rep, seed=0).items():
+            result.summaries.append((AGGREGATE, metric, median, low, high))
+        sampler_notes = {tl.sampler: {"missing": tl.missing, "error": tl.error}
+                         for _, tl in result.timelines if tl.missing or tl.error}
+        return {"samplers": sampler_notes}
+
+    def _point_row(self, point: Point, status: str, error: str | None, describe: dict[str, Any] | None,
+                   started_ns: int, finished_ns: int) -> dict[str, Any]:
+        return {
+            "point_id": point.point_id, "idx": point.index, "group_id": point.group_id, "label": point.label(),
+            "axes": point.axes, "config": point.model_dump(mode="json"), "status": status, "error": error,
+            "describe": describe, "started_ns": started_ns, "finished_ns": finished_ns,
+        }
+
+    # ------------------------------------------------------------ the sweep
+
+    def run(self, resume_run: str | None = None, on_point: Callable[[Point, str, str], None] | None = None) -> RunOutcome:
+        points = expand(self.suite)
+        if resume_run:
+            run_id = self.store.get_run(resume_run)["run_id"]
+            done = self.store.completed_points(run_id)
+        else:
+            run_id = self.store.create_run(self.suite.name, suite_hash(self.suite), self.suite_text, fingerprint(),
+                                           __version__)
+            done = set()
+        outcome = RunOutcome(run_id=run_id)
+        clock = RunClock()
+        todo = [p for p in points if p.point_id not in done]
+        outcome.skipped = len(points) - len(todo)
+        if outcome.skipped:
+            self.console.print(f"resuming run {run_id}: {outcome.skipped} of {len(points)} points already stored")
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                            TextColumn("{task.fields[current]}"), console=self.console,
+                            disable=not self.show_progress)
+        worker: EngineProcess | None = None
+        try:
+            with progress:
+                task = progress.add_task(self.suite.name, total=len(todo), current="")
+                for group_id, group in itertools.groupby(todo, key=lambda p: p.group_id):
+                    describe: dict[str, Any] | None = None
+                    load_error: str | None = None
+                    for point in group:
+                        progress.update(task, current=point.label())
+                        started_ns = clock.now_ns()
+                        deadline = time.monotonic() + point.timeout_s
+                        result = PointResult(point.point_id)
+                        status, error, extra = "ok", None, {}
+                        try:
+                            if load_error:
+                                raise WorkerFailure(load_error)
+                            if worker is None:
+                                worker = EngineProcess(point.engine, self.log_dir / run_id / f"{group_id}.log")
+                                try:
+                                    describe = worker.request(
+                                        {"op": "load", "engine": point.engine.model_dump(),
+                                         "clock_origin_ns": clock.origin_ns},
+                                        timeout_s=deadline - time.monotonic(),
+                                    )["describe"]
+                                except WorkerFailure as exc:
+                                    load_error = f"engine load failed: {exc}"
+                                    raise WorkerFailure(load_error) from None
+                            extra = self._run_point(point, worker, clock, deadline, result)
+                        except WorkerFailure as exc:
+                            status, error = "failed", str(exc)
+                            result = PointResult(point.point_id)  # a failed point keeps its error, not half data
+                            if worker is not None and worker.proc.poll() is not None:
+                                worker.kill()
+                                worker = None
+                        row = self._point_row(point, status, error, {**(describe or {}), **extra}, started_ns,
+                                              clock.now_ns())
+                        self.store.write_point(run_id, row, result)
+                        if status == "ok":
+                            outcome.ok += 1
+                        else:
+                            outcome.failed += 1
+                            outcome.failures.append((point.label(), error or ""))
+                        if on_point:
+                            on_point(point, status, error or "")
+                        progress.advance(task)
+                    if worker is not None:
+                        worker.close()
+                        worker = None
+        except KeyboardInterrupt:
+            if worker is not None:
+                worker.kill()
+            self.store.finish_run(run_id, "interrupted")
+            outcome.interrupted = True
+            raise Interrupted(outcome) from None
+        self.store.finish_run(run_id, "finished" if not outcome.failed else "finished_with_failures")
+        return outcome

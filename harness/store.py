@@ -1,0 +1,286 @@
+"""The results store: one schema on SQLite (default) or any SQLAlchemy URL.
+
+Everything a point produced is written in one transaction, so a crash or a kill loses at most the point in flight,
+and ``--resume`` can trust that a point marked ``ok`` is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+from harness.records import RequestRecord, Timeline
+
+DEFAULT_STORE = "results/harness.db"
+
+metadata = MetaData()
+
+run_table = Table(
+    "run",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("suite_name", String(200), nullable=False),
+    Column("suite_hash", String(64), nullable=False),
+    Column("suite_yaml", Text, nullable=False),
+    Column("started_at", Float, nullable=False, doc="wall-clock epoch seconds"),
+    Column("finished_at", Float),
+    Column("status", String(20), nullable=False),
+    Column("fingerprint", JSON, nullable=False),
+    Column("harness_version", String(40), nullable=False),
+)
+
+point_table = Table(
+    "point",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("point_id", String(64), primary_key=True),
+    Column("idx", Integer, nullable=False),
+    Column("group_id", String(64), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("axes", JSON, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("error", Text),
+    Column("describe", JSON),
+    Column("started_ns", BigInteger),
+    Column("finished_ns", BigInteger),
+    ForeignKeyConstraint(["run_id"], ["run.run_id"]),
+)
+
+request_table = Table(
+    "request",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("point_id", String(64), nullable=False),
+    Column("repetition", Integer, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("batch_index", Integer, nullable=False),
+    Column("t_sched_ns", BigInteger, nullable=False),
+    Column("t_send_ns", BigInteger, nullable=False),
+    Column("t_first_ns", BigInteger),
+    Column("t_end_ns", BigInteger),
+    Column("n_in", Integer),
+    Column("n_out", Integer),
+    Column("n_in_source", String(40)),
+    Column("n_out_source", String(40)),
+    Column("error", Text),
+    Column("chunk_times_ns", JSON),
+    Column("chunk_tokens", JSON),
+    Index("ix_request_point", "run_id", "point_id"),
+)
+
+sample_table = Table(
+    "sample",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("point_id", String(64), nullable=False),
+    Column("repetition", Integer, nullable=False),
+    Column("sampler", String(40), nullable=False),
+    Column("field", String(80), nullable=False),
+    Column("t_ns", BigInteger, nullable=False),
+    Column("value", Float),
+    Index("ix_sample_point", "run_id", "point_id"),
+)
+
+summary_table = Table(
+    "summary",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("point_id", String(64), nullable=False),
+    Column("repetition", Integer, nullable=False, doc="-1 for the aggregate across repetitions"),
+    Column("metric", String(80), nullable=False),
+    Column("value", Float),
+    Column("ci_low", Float),
+    Column("ci_high", Float),
+    Index("ix_summary_point", "run_id", "point_id"),
+)
+
+AGGREGATE = -1
+
+
+class StoreError(Exception):
+    pass
+
+
+def normalize_url(url_or_path: str | None) -> str:
+    """A SQLAlchemy URL, or a file path meaning SQLite."""
+    target = url_or_path or DEFAULT_STORE
+    if "://" in target:
+        return target
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (report, ls) don't block the sweep's writes
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class PointResult:
+    """Everything one point produced, handed to ``Store.write_point`` as one unit."""
+
+    def __init__(self, point_id: str) -> None:
+        self.point_id = point_id
+        self.requests: list[tuple[int, RequestRecord]] = []
+        self.timelines: list[tuple[int, Timeline]] = []
+        self.summaries: list[tuple[int, str, float | None, float | None, float | None]] = []
+
+
+class Store:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = normalize_url(url)
+        try:
+            self.engine: Engine = create_engine(self.url, future=True)
+        except Exception as exc:
+            raise StoreError(f"cannot open results store {self.url!r}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except Exception as exc:
+            raise StoreError(f"cannot open results store {self.url!r}: {str(exc).splitlines()[0]}") from None
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, suite_name: str, suite_hash: str, suite_yaml: str, fingerprint: dict[str, Any],
+                   harness_version: str) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(run_table).values(
+                    run_id=run_id, suite_name=suite_name, suite_hash=suite_hash, suite_yaml=suite_yaml,
+                    started_at=time.time(), status="running", fingerprint=fingerprint,
+                    harness_version=harness_version,
+                )
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(run_table).where(run_table.c.run_id == run_id)
+                         .values(status=status, finished_at=time.time()))
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(run_table).where(run_table.c.run_id == run_id)).mappings().first()
+            if row is None:
+                row = conn.execute(select(run_table).where(run_table.c.run_id.like(f"{run_id}%"))).mappings().all()
+                if len(row) != 1:
+                    raise StoreError(f"unknown run {run_id!r}" if not row else f"run id {run_id!r} is ambiguous")
+                row = row[0]
+        return dict(row)
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(run_table).order_by(run_table.c.started_at)).mappings().all()
+            counts = conn.execute(select(point_table.c.run_id, point_table.c.status)).all()
+        tally: dict[str, dict[str, int]] = {}
+        for run_id, status in counts:
+            tally.setdefault(run_id, {}).setdefault(status, 0)
+            tally[run_id][status] += 1
+        return [{**dict(r), "points": tally.get(r["run_id"], {})} for r in rows]
+
+    def latest_resumable_run(self, suite_hash: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(run_table.c.run_id).where(run_table.c.suite_hash == suite_hash)
+                .order_by(run_table.c.started_at.desc()).limit(1)
+            ).first()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------ points
+
+    def completed_points(self, run_id: str) -> set[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(point_table.c.point_id).where(point_table.c.run_id == run_id, point_table.c.status == "ok")
+            ).all()
+        return {r[0] for r in rows}
+
+    def write_point(self, run_id: str, point_row: dict[str, Any], result: PointResult | None) -> None:
+        """Replace everything stored for this point with ``result``, atomically."""
+        point_id = point_row["point_id"]
+        with self.engine.begin() as conn:
+            for table in (request_table, sample_table, summary_table, point_table):
+                conn.execute(delete(table).where(table.c.run_id == run_id, table.c.point_id == point_id))
+            conn.execute(insert(point_table).values(run_id=run_id, **point_row))
+            if result is None:
+                return
+            if result.requests:
+                conn.execute(insert(request_table), [
+                    {"run_id": run_id, "point_id": point_id, "repetition": rep, "idx": r.index,
+                     "batch_index": r.batch_index, "t_sched_ns": r.t_sched_ns, "t_send_ns": r.t_send_ns,
+                     "t_first_ns": r.t_first_ns, "t_end_ns": r.t_end_ns, "n_in": r.n_in, "n_out": r.n_out,
+                     "n_in_source": r.n_in_source, "n_out_source": r.n_out_source, "error": r.error,
+                     "chunk_times_ns": r.chunk_times_ns, "chunk_tokens": r.chunk_tokens}
+                    for rep, r in result.requests
+                ])
+            samples = [
+                {"run_id": run_id, "point_id": point_id, "repetition": rep, "sampler": tl.sampler, "field": field,
+                 "t_ns": t, "value": v}
+                for rep, tl in result.timelines
+                for field, column in tl.values.items()
+                for t, v in zip(tl.t_ns, column, strict=True)
+            ]
+            if samples:
+                conn.execute(insert(sample_table), samples)
+            if result.summaries:
+                conn.execute(insert(summary_table), [
+                    {"run_id": run_id, "point_id": point_id, "repetition": rep, "metric": m, "value": v,
+                     "ci_low": lo, "ci_high": hi}
+                    for rep, m, v, lo, hi in result.summaries
+                ])
+
+    def points(self, run_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(point_table).where(point_table.c.run_id == run_id).order_by(point_table.c.idx)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def summaries(self, run_id: str, repetition: int | None = AGGREGATE) -> list[dict[str, Any]]:
+        query = select(summary_table).where(summary_table.c.run_id == run_id)
+        if repetition is not None:
+            query = query.where(summary_table.c.repetition == repetition)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    def table_rows(self, table: Table, run_id: str) -> Iterable[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            yield from (dict(r) for r in conn.execute(select(table).where(table.c.run_id == run_id)).mappings())
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)

@@ -1,0 +1,34 @@
+"""Checks that need more than the schema: installed adapters, their dtypes and quantizations, sampler names."""
+
+from __future__ import annotations
+
+from harness.registry import UnknownAdapter, adapter_class
+from harness.samplers import SAMPLERS
+from harness.suite import Point, Suite, SuiteError, _did_you_mean, expand
+
+
+def check_suite(suite: Suite) -> list[Point]:
+    """Expand the suite and check every engine entry against what is installed. Raises ``SuiteError``."""
+    for i, spec in enumerate(suite.samplers):
+        if spec.name not in SAMPLERS:
+            known = ", ".join(sorted(SAMPLERS))
+            raise SuiteError(f"{suite.where('samplers', i)}: samplers[{i}]: unknown sampler {spec.name!r}"
+                             f"{_did_you_mean(spec.name, SAMPLERS)}; known samplers: {known}")
+    for i, engine in enumerate(suite.engines):
+        for adapter in engine.adapter if isinstance(engine.adapter, list) else [engine.adapter]:
+            try:
+                cls = adapter_class(adapter)
+            except UnknownAdapter as exc:
+                raise SuiteError(f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {exc}") from None
+            for field, known in (("dtype", cls.dtypes), ("quantization", cls.quantizations)):
+                values = getattr(engine, field)
+                for value in values if isinstance(values, list) else [values]:
+                    if known and value not in known:
+                        raise SuiteError(
+                            f"{suite.where('engines', i, field)}: engines[{i}].{field}: adapter {adapter!r} does not "
+                            f"know {value!r}; it knows: {', '.join(known)}"
+                        )
+    points = expand(suite)
+    if not points:
+        raise SuiteError(f"{suite.where('exclude')}: the sweep is empty (every combination is excluded)")
+    return points

@@ -1,0 +1,54 @@
+"""Prompt sources. Synthetic prompts have exact token counts in the model's own tokenizer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+
+class Prompt(BaseModel):
+    text: str
+    token_ids: list[int] | None = None
+    n_in: int
+    n_in_source: str
+
+
+def _special_ids(tokenizer: Any) -> set[int]:
+    ids = getattr(tokenizer, "all_special_ids", None)
+    return set(ids or [])
+
+
+def synthetic_prompts(tokenizer: Any | None, count: int, input_tokens: int, seed: int | list[int]) -> list[Prompt]:
+    """``count`` prompts of exactly ``input_tokens`` tokens, reproducible from ``seed``.
+
+    Token ids are drawn uniformly from the non-special vocabulary: in-process engines take the ids as they are,
+    so the count is exact by construction. Without a tokenizer (a plugin engine that has none) the prompt is
+    ``input_tokens`` words and the count's source says so.
+    """
+    rng = np.random.default_rng(seed)
+    if tokenizer is None:
+        words = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit"]
+        return [
+            Prompt(
+                text=" ".join(rng.choice(words, size=input_tokens).tolist()),
+                n_in=input_tokens,
+                n_in_source="words",
+            )
+            for _ in range(count)
+        ]
+    special = _special_ids(tokenizer)
+    vocab = np.array([i for i in range(len(tokenizer)) if i not in special])
+    prompts = []
+    for _ in range(count):
+        ids = rng.choice(vocab, size=input_tokens).tolist()
+        prompts.append(
+            Prompt(
+                text=tokenizer.decode(ids, skip_special_tokens=True),
+                token_ids=ids,
+                n_in=input_tokens,
+                n_in_source="engine_token_ids",
+            )
+        )
+    return prompts

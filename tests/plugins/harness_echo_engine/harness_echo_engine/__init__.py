@@ -1,0 +1,52 @@
+"""A tiny engine that 'generates' by emitting one token per step at a fixed pace.
+
+It lives outside the harness and reaches it only through the ``harness.adapters`` entry point, like any plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any, ClassVar
+
+from harness.adapters.base import InProcessAdapter
+from harness.records import RequestRecord, RunClock
+from harness.workload.prompts import Prompt
+
+
+class EchoAdapter(InProcessAdapter):
+    name: ClassVar[str] = "echo"
+    dtypes: ClassVar[tuple[str, ...]] = ()
+
+    def load(self) -> None:
+        self.step_s = float(self.engine.args.get("step_ms", 2.0)) / 1000
+        self.prefill_s = float(self.engine.args.get("prefill_ms", 5.0)) / 1000
+
+    def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
+        self._misbehave(len(prompts))
+        t0 = clock.now_ns()
+        time.sleep(self.prefill_s)
+        steps = []
+        for _ in range(output_tokens):
+            time.sleep(self.step_s)
+            steps.append(clock.now_ns())
+        return [
+            RequestRecord(index=i, t_sched_ns=t0, t_send_ns=t0, t_first_ns=steps[0], t_end_ns=steps[-1],
+                          chunk_times_ns=steps, chunk_tokens=[1] * len(steps), n_in=p.n_in, n_out=output_tokens,
+                          n_in_source=p.n_in_source)
+            for i, p in enumerate(prompts)
+        ]
+
+    def _misbehave(self, batch: int) -> None:
+        """Faults on demand, for the runner's isolation tests."""
+        args = self.engine.args
+        if args.get("kill_on_batch") == batch:
+            os.kill(os.getpid(), signal.SIGKILL)  # like the kernel's OOM killer
+        if args.get("raise_on_batch") == batch:
+            raise MemoryError("simulated allocation failure")
+        if args.get("hang_on_batch") == batch:
+            time.sleep(3600)
+
+    def describe(self) -> dict[str, Any]:
+        return {"adapter": self.name, "engine_versions": {"harness-echo-engine": "0.1.0"}, "device": "none"}
