@@ -1,0 +1,126 @@
+"""The embedded default model: a random-weight Llama and a locally trained tokenizer, built from a fixed seed.
+
+Shape: head size 32 (vLLM's CPU attention takes 32, 64, 80 …), hidden 256, 4 layers, ~5M parameters: small enough to
+build in seconds, large enough that batch size changes throughput on a CPU. The tokenizer is a byte-level BPE
+(GPT-2 style), which llama.cpp's GGUF "gpt2" tokenizer type accepts. Torch and transformers load lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BUILDER_VERSION = 1
+SPECIAL_TOKENS = ("<|bos|>", "<|eos|>", "<|pad|>")
+VOCAB_SIZE = 4096
+LLAMA_SHAPE: dict[str, Any] = {
+    "hidden_size": 256,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "num_hidden_layers": 4,
+    "intermediate_size": 768,
+    "max_position_embeddings": 2048,
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+}
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    return Path(cache_dir or os.environ.get("HARNESS_CACHE_DIR") or Path.home() / ".cache" / "harness")
+
+
+def corpus_text() -> str:
+    return resources.files("harness.data").joinpath("corpus.txt").read_text(encoding="utf-8")
+
+
+def spec_hash(seed: int) -> str:
+    spec = {"shape": LLAMA_SHAPE, "vocab": VOCAB_SIZE, "seed": seed, "builder": BUILDER_VERSION,
+            "corpus": hashlib.sha256(corpus_text().encode()).hexdigest()}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _train_tokenizer(dest: Path) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    text = corpus_text()
+    lines = [text[i:i + 2000] for i in range(0, len(text), 2000)]
+    tok.train_from_iterator(lines, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|bos|>", eos_token="<|eos|>",
+                                   pad_token="<|pad|>", model_max_length=LLAMA_SHAPE["max_position_embeddings"])
+    fast.save_pretrained(dest)
+    return fast
+
+
+def build_tiny_llama(dest: Path, seed: int = 0) -> Path:
+    """Build unconditionally into ``dest``: tokenizer, config, seeded float32 weights, manifest."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    started = time.perf_counter()
+    dest.mkdir(parents=True, exist_ok=True)
+    tokenizer = _train_tokenizer(dest)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **LLAMA_SHAPE,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).to(torch.float32).eval()
+    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
+                                               eos_token_id=tokenizer.eos_token_id,
+                                               pad_token_id=tokenizer.pad_token_id, do_sample=False)
+    model.save_pretrained(dest, safe_serialization=True)
+    weights = dest / "model.safetensors"
+    manifest = {
+        "name": "tiny-llama",
+        "seed": seed,
+        "spec_hash": spec_hash(seed),
+        "shape": LLAMA_SHAPE,
+        "vocab_size": len(tokenizer),
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
+    (dest / "harness_model.json").write_text(json.dumps(manifest, indent=2))
+    return dest
+
+
+def ensure_tiny_llama(seed: int = 0, cache_dir: Path | None = None) -> Path:
+    """The cached build for ``seed``, building it once (atomically, one process at a time) if missing."""
+    from filelock import FileLock
+
+    root = cache_root(cache_dir) / "models"
+    target = root / f"tiny-llama-seed{seed}-{spec_hash(seed)}"
+    if (target / "harness_model.json").exists():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "harness_model.json").exists():  # another process built it while we waited
+            return target
+        log.warning("building embedded model tiny-llama (seed %d, first use only, a few seconds) into %s", seed, target)
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+        try:
+            build_tiny_llama(staging, seed)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

