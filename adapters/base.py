@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from harness.models.resolve import check_model_name
 from harness.records import RequestRecord, RunClock
 from harness.suite import EngineConfig
 from harness.workload.prompts import Prompt
@@ -31,6 +32,11 @@ class InProcessAdapter(ABC):
     def __init__(self, engine: EngineConfig) -> None:
         self.engine = engine
 
+    @classmethod
+    def check_model(cls, name: str) -> None:
+        """Raise ``ModelNotAvailable`` at validation time for a model this engine cannot load (nothing is loaded)."""
+        check_model_name(name)
+
     @abstractmethod
     def load(self) -> None:
         """Load the model and tokenizer; called once per engine group."""
@@ -51,5 +57,5 @@ class InProcessAdapter(ABC):
         """Engine-reported memory figures (bytes) for the last batch, e.g. ``torch_cuda_max_allocated_bytes``."""
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""

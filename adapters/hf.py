@@ -11,6 +11,7 @@ import platform
 from typing import Any, ClassVar
 
 from harness.adapters.base import AdapterError, InProcessAdapter
+
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 

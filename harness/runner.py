@@ -121,7 +121,8 @@ class Runner:
 
     # ------------------------------------------------------------ the sweep
 
-    def run(self, resume_run: str | None = None, on_point: Callable[[Point, str, str], None] | None = None) -> RunOutcome:
+    def run(self, resume_run: str | None = None,
+            on_point: Callable[[Point, str, str], None] | None = None) -> RunOutcome:
         points = expand(self.suite)
         if resume_run:
             run_id = self.store.get_run(resume_run)["run_id"]

@@ -298,7 +298,8 @@ def _combinations(axes: dict[str, list[Any]], zips: list[list[str]]) -> Iterator
             groups.append(present)
             zipped.update(present)
     groups += [[a] for a in axes if a not in zipped]
-    per_group = [[dict(zip(g, values, strict=True)) for values in zip(*(axes[a] for a in g), strict=True)] for g in groups]
+    per_group = [[dict(zip(g, values, strict=True)) for values in zip(*(axes[a] for a in g), strict=True)]
+                 for g in groups]
     for combo in itertools.product(*per_group):
         merged: dict[str, Any] = {}
         for part in combo:

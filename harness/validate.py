@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.models.resolve import ModelNotAvailable
 from harness.registry import UnknownAdapter, adapter_class
 from harness.samplers import SAMPLERS
 from harness.suite import Point, Suite, SuiteError, _did_you_mean, expand
@@ -20,6 +21,11 @@ def check_suite(suite: Suite) -> list[Point]:
                 cls = adapter_class(adapter)
             except UnknownAdapter as exc:
                 raise SuiteError(f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {exc}") from None
+            for model in engine.model if isinstance(engine.model, list) else [engine.model]:
+                try:
+                    cls.check_model(model)
+                except ModelNotAvailable as exc:
+                    raise SuiteError(f"{suite.where('engines', i, 'model')}: engines[{i}].model: {exc}") from None
             for field, known in (("dtype", cls.dtypes), ("quantization", cls.quantizations)):
                 values = getattr(engine, field)
                 for value in values if isinstance(values, list) else [values]:

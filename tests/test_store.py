@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from harness.records import RequestRecord, Timeline
 from harness.results import export_run, load_points
@@ -61,7 +62,7 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path):
     store.write_point(run_id, _row("a", 0), _result("a", 10.0))
     broken = _result("a", 30.0)
     broken.summaries.append((0, None, 1.0, None, None))  # NOT NULL violation mid-transaction
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         store.write_point(run_id, _row("a", 0), broken)
     frame = load_points(store, run_id)
     assert frame.loc[0, "output_throughput_tok_s"] == 10.0  # the earlier complete write survives

@@ -96,7 +96,8 @@ def test_bad_value_names_the_field():
 
 
 def test_unknown_adapter_lists_installed_ones():
-    with pytest.raises(SuiteError, match=r"s.yaml:3: engines\[0\].adapter: unknown adapter 'vllmm'; installed adapters: .*hf"):
+    expected = r"s.yaml:3: engines\[0\].adapter: unknown adapter 'vllmm'; installed adapters: .*hf"
+    with pytest.raises(SuiteError, match=expected):
         check_suite(parse_suite(BASE.replace("adapter: hf", "adapter: vllmm"), "s.yaml"))
 
 

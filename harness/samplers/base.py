@@ -1,4 +1,4 @@
-"""The sampler interface: ``available()``, ``start()``, ``stop() -> Timeline``, reading at a fixed rate on the run clock."""
+"""The sampler interface: ``available()``, ``start()``, ``stop() -> Timeline``; readings at a fixed rate, run clock."""
 
 from __future__ import annotations
 

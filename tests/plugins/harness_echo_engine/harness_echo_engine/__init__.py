@@ -11,6 +11,7 @@ import time
 from typing import Any, ClassVar
 
 from harness.adapters.base import InProcessAdapter
+
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
