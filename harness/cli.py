@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,9 @@ from harness.suite import SuiteError, load_suite
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark LLM inference: run sweeps, store results, gate regressions, build reports.")
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback.
+out = Console() if sys.stdout.isatty() else Console(width=200)
+err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
 
 StoreOpt = Annotated[str, typer.Option("--store", "-s", help="results store: a SQLite path or a SQLAlchemy URL",
                                        envvar="HARNESS_STORE")]
