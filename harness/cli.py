@@ -160,12 +160,12 @@ def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
 
     st = _open_store(store)
     table = Table(title=f"runs in {st.url}", title_justify="left")
-    for column in ("run", "suite", "started", "status", "points ok", "failed"):
+    for column in ("run", "suite", "started", "status", "points ok", "failed", "tags"):
         table.add_column(column)
     for r in st.runs():
         started = datetime.datetime.fromtimestamp(r["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(r["run_id"], r["suite_name"], started, r["status"], str(r["points"].get("ok", 0)),
-                      str(r["points"].get("failed", 0)))
+                      str(r["points"].get("failed", 0)), ", ".join(r["tags"]))
     out.print(table)
 
 
@@ -177,7 +177,7 @@ def show(run: Annotated[str, typer.Argument(help="run id (a unique prefix is eno
 
     st = _open_store(store)
     try:
-        meta = st.get_run(run)
+        meta = st.get_run(st.resolve(run))
     except StoreError as exc:
         raise fail(str(exc)) from None
     fp = meta["fingerprint"]
@@ -189,16 +189,29 @@ def show(run: Annotated[str, typer.Argument(help="run id (a unique prefix is eno
 @app.command()
 def export(
     run: Annotated[str, typer.Argument(help="run id")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet")] = "csv",
-    output: Annotated[Path, typer.Option("--output", "-o", help="directory")] = Path("results/export"),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, parquet, or bundle (the whole run in one file)")]
+    = "csv",
+    output: Annotated[Path, typer.Option("--output", "-o", help="directory (csv, parquet) or file (bundle)")]
+    = Path("results/export"),
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
-    """Export a run's points, repetitions, requests and samples as CSV or Parquet files."""
+    """Export a run: points, repetitions, requests and samples as CSV/Parquet files, or the whole run as one bundle
+    file (`harness import` and `harness gate` read it) for CI artifacts."""
     from harness.results import export_run
 
-    if fmt not in ("csv", "parquet"):
-        raise fail(f"--format: unknown format {fmt!r}; use csv or parquet")
+    if fmt not in ("csv", "parquet", "bundle"):
+        raise fail(f"--format: unknown format {fmt!r}; use csv, parquet or bundle")
     st = _open_store(store)
+    if fmt == "bundle":
+        from harness.bundle import SUFFIX, export_bundle
+
+        try:
+            run_id = st.resolve(run)
+            target = output if output.name.endswith(".gz") else output / f"{run_id}{SUFFIX}"
+            out.print(str(export_bundle(st, run_id, target)))
+        except StoreError as exc:
+            raise fail(str(exc)) from None
+        return
     try:
         paths = export_run(st, run, fmt, output)  # type: ignore[arg-type]
     except StoreError as exc:
@@ -207,6 +220,141 @@ def export(
         raise fail(f"parquet export needs pyarrow: pip install pyarrow ({exc})") from None
     for path in paths:
         out.print(str(path))
+
+
+@app.command("import")
+def import_run(
+    bundle: Annotated[Path, typer.Argument(help="a run bundle written by `harness export --format bundle`")],
+    store: StoreOpt = DEFAULT_STORE,
+    tag: Annotated[str | None, typer.Option(help="tag the imported run, e.g. main")] = None,
+    replace: Annotated[bool, typer.Option(help="replace the run if the store already holds it")] = False,
+) -> None:
+    """Import a whole run from a bundle file."""
+    from harness.bundle import import_bundle
+
+    st = _open_store(store)
+    try:
+        run_id = import_bundle(st, bundle, replace=replace)
+        if tag:
+            st.set_tag(tag, run_id)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"imported run {run_id}" + (f" as {tag!r}" if tag else ""))
+
+
+@app.command()
+def tag(
+    run: Annotated[str, typer.Argument(help="run id, prefix or existing tag")],
+    name: Annotated[str, typer.Argument(help="tag name, e.g. main; an existing tag moves to this run")],
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Tag a run (e.g. the baseline `main`); gate and compare accept tags wherever they take a run."""
+    st = _open_store(store)
+    try:
+        run_id = st.resolve(run)
+        st.set_tag(name, run_id)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"{name} → {run_id}")
+
+
+@app.command()
+def gate(
+    baseline: Annotated[str, typer.Option("--baseline", "-b", help="run id, tag (e.g. main) or bundle file")],
+    candidate: Annotated[str, typer.Option("--candidate", "-c", help="run id, tag or bundle file")],
+    store: StoreOpt = DEFAULT_STORE,
+    threshold_pct: Annotated[float | None, typer.Option(help="override the suite's default threshold (%)")] = None,
+    alpha: Annotated[float | None, typer.Option(help="override the significance level")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="write a Markdown summary (CI job summary)")] = None,
+    junit: Annotated[Path | None, typer.Option(help="write JUnit XML")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the verdicts as JSON")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="list unchanged comparisons too")] = False,
+) -> None:
+    """Decide whether the candidate regressed against the baseline. Exit 1 on a regression or a newly failed point."""
+    from pydantic import ValidationError
+
+    from harness.gate import GateConfig, gate_runs
+    from harness.gate_output import to_json, to_junit, to_markdown, to_rich
+    from harness.runref import gate_input, open_run
+    from harness.suite import parse_suite
+
+    st = _open_store(store)
+    try:
+        base_store, base_id = open_run(st, baseline)
+        cand_store, cand_id = open_run(st, candidate)
+        base, cand = gate_input(base_store, base_id), gate_input(cand_store, cand_id)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if not {p["point_id"] for p in base["points"]} & {p["point_id"] for p in cand["points"]}:
+        raise fail(f"incompatible runs: no point in common between {base_id} (suite {base['run']['suite_name']!r}) "
+                   f"and {cand_id} (suite {cand['run']['suite_name']!r})")
+    try:
+        suite = parse_suite(cand["run"]["suite_yaml"], f"suite of run {cand_id}")
+        config = GateConfig.model_validate(suite.gate)
+    except (SuiteError, ValidationError) as exc:
+        raise fail(f"gate section of the candidate's suite: {str(exc).splitlines()[0]}") from None
+    if threshold_pct is not None:
+        config.threshold_pct = threshold_pct
+        for rule in config.metrics.values():
+            rule.threshold_pct = None
+    if alpha is not None:
+        config.alpha = alpha
+    report = gate_runs(base, cand, config)
+    if report.environment_changes:
+        err.print("[yellow]environment changed between the runs:[/] " + "; ".join(report.environment_changes),
+                  highlight=False)
+    out.print(to_rich(report, everything=show_all))
+    for path, text in ((markdown, to_markdown), (junit, to_junit), (json_out, to_json)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text(report))
+    out.print(report.summary_line(), highlight=False)
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="two or more run ids, tags or bundle files; first = reference")],
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Side-by-side table of every point's key metrics across runs, with the change against the first run and CIs."""
+    from harness.compare import compare_runs
+    from harness.runref import open_run
+
+    if len(runs) < 2:
+        raise fail("compare needs at least two runs")
+    st = _open_store(store)
+    try:
+        opened = [open_run(st, ref) for ref in runs]
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    frame = compare_runs(opened)
+    if frame.empty:
+        raise fail(f"run {opened[0][1]} has no points to compare")
+    table = Table(title="compare: " + " vs ".join(r for _, r in opened), title_justify="left")
+    table.add_column("point")
+    table.add_column("metric")
+    for _, run_id in opened:
+        table.add_column(run_id, justify="right")
+    for (point, metric), group in frame.groupby(["point", "metric"], sort=False):
+        cells = []
+        for _, row in group.iterrows():
+            if row["status"] != "ok":
+                cells.append(f"[red]{row['status']}[/]")
+                continue
+            text = _fmt(row["value"], 2)
+            if pd_notna(row["ci_low"]) and pd_notna(row["ci_high"]) and row["ci_high"] > row["ci_low"]:
+                text += f" [dim][{_fmt(row['ci_low'], 2)}, {_fmt(row['ci_high'], 2)}][/]"
+            if pd_notna(row["change_pct"]) and row["run_id"] != opened[0][1]:
+                text += f" ({row['change_pct']:+.1f}%)"
+            cells.append(text)
+        table.add_row(point, metric, *cells)
+    out.print(table)
+
+
+def pd_notna(value) -> bool:
+    return value is not None and value == value
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ def load_points(store: Store | str | None = None, run_id: str | None = None) -> 
         if not runs:
             return pd.DataFrame()
         run_id = runs[-1]["run_id"]
-    run_id = st.get_run(run_id)["run_id"]
+    run_id = st.resolve(run_id)
     points = st.points(run_id)
     base = pd.DataFrame(
         [{"run_id": run_id, "point_id": p["point_id"], "idx": p["idx"], "label": p["label"], "status": p["status"],
@@ -51,29 +51,29 @@ def load_points(store: Store | str | None = None, run_id: str | None = None) -> 
 def load_repetitions(store: Store | str | None, run_id: str) -> pd.DataFrame:
     """Long format: one row per point, repetition and metric."""
     st = _store(store)
-    frame = pd.DataFrame(st.summaries(st.get_run(run_id)["run_id"], repetition=None))
+    frame = pd.DataFrame(st.summaries(st.resolve(run_id), repetition=None))
     return frame[frame["repetition"] != AGGREGATE].reset_index(drop=True) if not frame.empty else frame
 
 
 def load_requests(store: Store | str | None, run_id: str) -> pd.DataFrame:
     st = _store(store)
-    return pd.DataFrame(list(st.table_rows(request_table, st.get_run(run_id)["run_id"])))
+    return pd.DataFrame(list(st.table_rows(request_table, st.resolve(run_id))))
 
 
 def load_samples(store: Store | str | None, run_id: str) -> pd.DataFrame:
     st = _store(store)
-    return pd.DataFrame(list(st.table_rows(sample_table, st.get_run(run_id)["run_id"])))
+    return pd.DataFrame(list(st.table_rows(sample_table, st.resolve(run_id))))
 
 
 def load_summaries(store: Store | str | None, run_id: str) -> pd.DataFrame:
     st = _store(store)
-    return pd.DataFrame(list(st.table_rows(summary_table, st.get_run(run_id)["run_id"])))
+    return pd.DataFrame(list(st.table_rows(summary_table, st.resolve(run_id))))
 
 
 def export_run(store: Store | str | None, run_id: str, fmt: Literal["csv", "parquet"], out_dir: Path) -> list[Path]:
     """Write points, requests, samples and per-repetition summaries of a run as ``<run>_<table>.<fmt>``."""
     st = _store(store)
-    run_id = st.get_run(run_id)["run_id"]
+    run_id = st.resolve(run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = {
         "points": load_points(st, run_id),

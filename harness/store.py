@@ -123,7 +123,16 @@ summary_table = Table(
     Index("ix_summary_point", "run_id", "point_id"),
 )
 
+tag_table = Table(
+    "tag",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
 AGGREGATE = -1
+RUN_TABLES = (run_table, point_table, request_table, sample_table, summary_table)
 
 
 class StoreError(Exception):
@@ -167,10 +176,16 @@ class Store:
             raise StoreError(f"cannot open results store {self.url!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            metadata.create_all(self.engine)
-        except Exception as exc:
-            raise StoreError(f"cannot open results store {self.url!r}: {str(exc).splitlines()[0]}") from None
+        for attempt in range(3):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except Exception as exc:
+                # two processes creating the schema at once: the loser sees "already exists" and retries
+                if attempt < 2 and "already exists" in str(exc).lower():
+                    time.sleep(0.2)
+                    continue
+                raise StoreError(f"cannot open results store {self.url!r}: {str(exc).splitlines()[0]}") from None
 
     # ------------------------------------------------------------ runs
 
@@ -202,6 +217,27 @@ class Store:
                 row = row[0]
         return dict(row)
 
+    def resolve(self, ref: str) -> str:
+        """A run id from a tag name, a run id or a unique prefix of one."""
+        with self.engine.connect() as conn:
+            tagged = conn.execute(select(tag_table.c.run_id).where(tag_table.c.name == ref)).first()
+        return self.get_run(tagged[0] if tagged else ref)["run_id"]
+
+    def set_tag(self, name: str, run_id: str) -> None:
+        """Point ``name`` at ``run_id`` (a tag moves, like a git branch)."""
+        run_id = self.get_run(run_id)["run_id"]
+        with self.engine.begin() as conn:
+            conn.execute(delete(tag_table).where(tag_table.c.name == name))
+            conn.execute(insert(tag_table).values(name=name, run_id=run_id, created_at=time.time()))
+
+    def tags(self) -> dict[str, list[str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tag_table.c.run_id, tag_table.c.name).order_by(tag_table.c.name)).all()
+        found: dict[str, list[str]] = {}
+        for run_id, name in rows:
+            found.setdefault(run_id, []).append(name)
+        return found
+
     def runs(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(run_table).order_by(run_table.c.started_at)).mappings().all()
@@ -210,7 +246,8 @@ class Store:
         for run_id, status in counts:
             tally.setdefault(run_id, {}).setdefault(status, 0)
             tally[run_id][status] += 1
-        return [{**dict(r), "points": tally.get(r["run_id"], {})} for r in rows]
+        tags = self.tags()
+        return [{**dict(r), "points": tally.get(r["run_id"], {}), "tags": tags.get(r["run_id"], [])} for r in rows]
 
     def latest_resumable_run(self, suite_hash: str) -> str | None:
         with self.engine.connect() as conn:
@@ -276,6 +313,32 @@ class Store:
             query = query.where(summary_table.c.repetition == repetition)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    def repetition_values(self, run_id: str) -> dict[str, dict[str, list[float]]]:
+        """``{point_id: {metric: [value per repetition]}}`` — what the gate tests."""
+        values: dict[str, dict[str, list[float]]] = {}
+        query = select(summary_table.c.point_id, summary_table.c.metric, summary_table.c.value).where(
+            summary_table.c.run_id == run_id, summary_table.c.repetition != AGGREGATE
+        ).order_by(summary_table.c.point_id, summary_table.c.repetition)
+        with self.engine.connect() as conn:
+            for point_id, metric, value in conn.execute(query):
+                if value is not None:
+                    values.setdefault(point_id, {}).setdefault(metric, []).append(value)
+        return values
+
+    def import_rows(self, rows: dict[str, list[dict[str, Any]]], replace: bool = False) -> None:
+        """Insert a whole run (``{table name: rows}``) in one transaction."""
+        run_id = rows["run"][0]["run_id"]
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(run_table.c.run_id).where(run_table.c.run_id == run_id)).first()
+            if exists and not replace:
+                raise StoreError(f"run {run_id} is already in {self.url} (use --replace)")
+            for table in reversed(RUN_TABLES):
+                conn.execute(delete(table).where(table.c.run_id == run_id))
+            for table in RUN_TABLES:
+                batch = [{k: v for k, v in r.items() if k != "id"} for r in rows.get(table.name, [])]
+                if batch:
+                    conn.execute(insert(table), batch)
 
     def table_rows(self, table: Table, run_id: str) -> Iterable[dict[str, Any]]:
         with self.engine.connect() as conn:

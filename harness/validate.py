@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
+from harness.gate import GateConfig
 from harness.models.resolve import ModelNotAvailable
 from harness.registry import UnknownAdapter, adapter_class
 from harness.samplers import SAMPLERS
@@ -34,6 +37,12 @@ def check_suite(suite: Suite) -> list[Point]:
                             f"{suite.where('engines', i, field)}: engines[{i}].{field}: adapter {adapter!r} does not "
                             f"know {value!r}; it knows: {', '.join(known)}"
                         )
+    try:
+        GateConfig.model_validate(suite.gate)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SuiteError(f"{suite.where('gate')}: gate.{where}: {first['msg']}") from None
     points = expand(suite)
     if not points:
         raise SuiteError(f"{suite.where('exclude')}: the sweep is empty (every combination is excluded)")
