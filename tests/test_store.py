@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from harness.records import RequestRecord, Timeline
 from harness.results import export_run, load_points
-from harness.store import AGGREGATE, PointResult, Store, StoreError
+from harness.store import AGGREGATE, PointResult, Store, StoreError, request_table
 
 
 def _row(point_id: str, idx: int, status: str = "ok", error: str | None = None) -> dict:
@@ -53,7 +53,7 @@ def test_rewriting_a_point_replaces_it_whole(tmp_path):
     store.write_point(run_id, _row("a", 0), _result("a", 20.0))
     frame = load_points(store, run_id)
     assert len(frame) == 1 and frame.loc[0, "output_throughput_tok_s"] == 20.0
-    assert len(list(store.table_rows(__import__("harness.store").store.request_table, run_id))) == 1
+    assert len(list(store.table_rows(request_table, run_id))) == 1
 
 
 def test_a_failed_write_leaves_nothing_half_written(tmp_path):

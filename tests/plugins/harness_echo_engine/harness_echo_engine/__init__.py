@@ -21,7 +21,9 @@ class EchoAdapter(InProcessAdapter):
     dtypes: ClassVar[tuple[str, ...]] = ()
 
     def load(self) -> None:
-        self.step_s = float(self.engine.args.get("step_ms", 2.0)) / 1000
+        # HARNESS_ECHO_SLOWDOWN stands in for a code change that makes the engine slower (gate tests)
+        slowdown = float(os.environ.get("HARNESS_ECHO_SLOWDOWN", "1"))
+        self.step_s = float(self.engine.args.get("step_ms", 2.0)) / 1000 * slowdown
         self.prefill_s = float(self.engine.args.get("prefill_ms", 5.0)) / 1000
 
     def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:

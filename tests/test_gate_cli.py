@@ -1,0 +1,127 @@
+"""The gate and compare as CI uses them: real runs of a plugin engine, tags, bundles, outputs, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from harness.store import Store, request_table
+from tests import pg
+from tests.conftest import run_cli
+
+SUITE = """\
+name: gated
+engines:
+  - adapter: echo
+    dtype: none
+    args: {{step_ms: {step}, prefill_ms: 3}}
+workload:
+  input_tokens: 8
+  output_tokens: 10
+  batch_size: [1, 2]
+repetitions: 5
+warmup: 1
+samplers: []
+gate:
+  threshold_pct: 15
+"""
+
+
+def run_suite(tmp_path, env, store: str, step: float) -> str:
+    suite = tmp_path / f"s{step}.yaml"
+    suite.write_text(SUITE.format(step=step))
+    result = run_cli(["run", str(suite), "--store", store, "--no-progress"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return Store(store).runs()[-1]["run_id"]
+
+
+def test_gate_passes_a_rerun_and_refuses_incompatible_runs(tmp_path, cli_env):
+    db = str(tmp_path / "r.db")
+    base = run_suite(tmp_path, cli_env, db, step=2)
+    assert run_cli(["tag", base, "main", "--store", db], cli_env, tmp_path).returncode == 0
+    same = run_suite(tmp_path, cli_env, db, step=2)
+    ok = run_cli(["gate", "--baseline", "main", "--candidate", same, "--store", db], cli_env, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip().splitlines()[-1].startswith("PASS")
+    other = run_suite(tmp_path, cli_env, db, step=4)  # another engine config: other point ids
+    refused = run_cli(["gate", "-b", "main", "-c", other, "--store", db], cli_env, tmp_path)
+    assert refused.returncode == 2 and "incompatible runs: no point in common" in refused.stderr
+
+
+def test_gate_regression_exit_1_on_same_points(tmp_path, cli_env):
+    db = str(tmp_path / "r.db")
+    base = run_suite(tmp_path, cli_env, db, step=2)
+    # Same suite text (same point ids); the engine is slowed through the environment, as a code change would.
+    env = dict(cli_env, HARNESS_ECHO_SLOWDOWN="2.0")
+    cand = run_suite(tmp_path, env, db, step=2)
+    md, junit, js = tmp_path / "g.md", tmp_path / "g.xml", tmp_path / "g.json"
+    result = run_cli(["gate", "-b", base, "-c", cand, "--store", db, "--markdown", str(md), "--junit", str(junit),
+                      "--json", str(js)], cli_env, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    verdicts = json.loads(js.read_text())
+    assert verdicts["result"] == "regression"
+    regressed = {(c["point"], c["metric"]) for c in verdicts["comparisons"] if c["verdict"] == "regression"}
+    assert ("batch_size=1", "tpot_ms_p50") in regressed and ("batch_size=2", "output_throughput_tok_s") in regressed
+    assert "❌ regression" in md.read_text() and "`tpot_ms_p50`" in md.read_text()
+    failures = ET.parse(junit).getroot().findall(".//failure")
+    assert len(failures) == len(regressed)
+
+
+def test_bundle_export_import_and_gate_against_a_file(tmp_path, cli_env):
+    db = str(tmp_path / "r.db")
+    base = run_suite(tmp_path, cli_env, db, step=2)
+    bundle = tmp_path / "baseline.harness.jsonl.gz"
+    exported = run_cli(["export", base, "--format", "bundle", "-o", str(bundle), "--store", db], cli_env, tmp_path)
+    assert exported.returncode == 0 and bundle.exists()
+    other = str(tmp_path / "other.db")
+    imported = run_cli(["import", str(bundle), "--tag", "main", "--store", other], cli_env, tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    a, b = Store(db), Store(other)
+    assert b.resolve("main") == base
+    assert b.repetition_values(base) == a.repetition_values(base)
+    assert len(list(b.table_rows(request_table, base))) == 5 * (1 + 2)  # repetitions × sequences
+    again = run_cli(["import", str(bundle), "--store", other], cli_env, tmp_path)
+    assert again.returncode == 2 and "already in" in again.stderr
+    cand = run_suite(tmp_path, cli_env, db, step=2)
+    gated = run_cli(["gate", "-b", str(bundle), "-c", cand, "--store", db], cli_env, tmp_path)
+    assert gated.returncode == 0, gated.stdout + gated.stderr
+    compared = run_cli(["compare", str(bundle), cand, "--store", db], cli_env, tmp_path)
+    assert compared.returncode == 0 and "output_throughput_tok_s" in compared.stdout and "%" in compared.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-b", "nope", "-c", "nope2"], "unknown run 'nope'"),
+    (["-b", "missing.harness.jsonl.gz", "-c", "x"], "does not exist"),
+])
+def test_gate_bad_input_exit_2(tmp_path, cli_env, args, message):
+    Store(str(tmp_path / "r.db"))
+    result = run_cli(["gate", *args, "--store", str(tmp_path / "r.db")], cli_env, tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+
+
+@pytest.mark.skipif(not pg.available(), reason="PostgreSQL server binaries not installed (.ci/run installs them)")
+def test_postgres_store_with_two_concurrent_writers(tmp_path, cli_env):
+    with pg.postgres_server() as url:
+        suite = tmp_path / "s.yaml"
+        suite.write_text(SUITE.format(step=1).replace("batch_size: [1, 2]", "batch_size: [1, 2, 3, 4]")
+                         .replace("repetitions: 5", "repetitions: 3"))
+        procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "--store", url,
+                                   "--no-progress"], env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+        store = Store(url)
+        runs = store.runs()
+        assert len(runs) == 2
+        for run in runs:  # nothing lost: every point, request and summary of both runs is there
+            assert run["points"] == {"ok": 4}
+            requests = list(store.table_rows(request_table, run["run_id"]))
+            assert len(requests) == 3 * (1 + 2 + 3 + 4)
+        store.set_tag("main", runs[0]["run_id"])
+        gated = run_cli(["gate", "-b", "main", "-c", runs[1]["run_id"], "--store", url], cli_env, tmp_path)
+        assert gated.returncode in (0, 1) and "incompatible" not in gated.stderr
