@@ -399,8 +399,9 @@ def nvml_energy_j(start_mj: float, end_mj: float) -> float:
 
 
 def energy_low_confidence(duration_s: float, energy_source: str) -> bool:
-    """True when energy was integrated from (averaged) power samples over a window shorter than 1 s."""
-    return energy_source == "power_integration" and duration_s < LOW_CONFIDENCE_WINDOW_S
+    """True for windows under 1 s (counters and averaged power readings lag by up to ~1 s on Hopper-class GPUs)
+    or when energy was integrated from power samples rather than read from an energy counter."""
+    return duration_s < LOW_CONFIDENCE_WINDOW_S or "power_integration" in energy_source
 
 
 def net_energy_j(gross_j: float, idle_w: float, duration_s: float) -> float:

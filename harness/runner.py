@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness import __version__
+from harness.energy import carbon_figures, energy_figures, idle_power_w
 from harness.engine_process import EngineProcess, WorkerFailure
 from harness.fingerprint import fingerprint
 from harness.metrics import WindowSLO, aggregate_repetitions, window_metrics
@@ -65,9 +66,11 @@ class Runner:
 
     # ------------------------------------------------------------ samplers
 
-    def _samplers(self, clock: RunClock, pid: int) -> list[Sampler]:
+    def _samplers(self, clock: RunClock, pid: int, point: Point, only: tuple[str, ...] | None = None) -> list[Sampler]:
         samplers = []
         for spec in self.suite.samplers:
+            if only is not None and spec.name not in only:
+                continue
             cls = sampler_class(spec.name)
             ok, why = cls.available()
             if not ok:
@@ -75,7 +78,12 @@ class Runner:
                     self._sampler_warned.add(spec.name)
                     self.console.print(f"[yellow]sampler {spec.name} disabled: {why}[/]")
                 continue
-            samplers.append(cls(clock, interval_ms=spec.interval_ms, target_pid=pid, **spec.options))
+            extra: dict[str, Any] = {}
+            if spec.name == "nvml":
+                extra["visible_gpus"] = point.engine.visible_gpus
+            elif spec.name == "codecarbon":
+                extra["country_iso_code"] = self.suite.country_iso_code
+            samplers.append(cls(clock, interval_ms=spec.interval_ms, target_pid=pid, **{**extra, **spec.options}))
         return samplers
 
     # ------------------------------------------------------------ one point
@@ -84,12 +92,14 @@ class Runner:
                    result: PointResult) -> dict[str, Any]:
         """Warmup then repetitions; fills ``result``; returns per-point facts for the store."""
         workload = point.workload.model_dump()
+        idle_w = self._idle_power(clock, worker, point)
+        energy_info: dict[str, Any] = {}
         for _ in range(point.warmup):
             worker.request({"op": "batch", "workload": workload, "warmup": True, "repetition": -1},
                            timeout_s=deadline - time.monotonic())
         per_rep: list[dict[str, float | None]] = []
         for rep in range(point.repetitions):
-            samplers = self._samplers(clock, worker.pid)
+            samplers = self._samplers(clock, worker.pid, point)
             for s in samplers:
                 s.start()
             try:
@@ -103,13 +113,30 @@ class Runner:
             figures: dict[str, float | None] = dict(window_metrics(records, self.slo))
             figures.update(timeline_figures(timelines))
             figures.update(reply.get("memory", {}))
+            energy, energy_info = energy_figures(timelines, records, idle_w)
+            carbon, carbon_info = carbon_figures(timelines)
+            figures.update(energy)
+            figures.update(carbon)
+            energy_info.update(carbon_info)
             per_rep.append(figures)
             result.summaries += [(rep, k, v, None, None) for k, v in figures.items()]
         for metric, (median, low, high) in aggregate_repetitions(per_rep, seed=0).items():
             result.summaries.append((AGGREGATE, metric, median, low, high))
         sampler_notes = {tl.sampler: {"missing": tl.missing, "error": tl.error}
                          for _, tl in result.timelines if tl.missing or tl.error}
-        return {"samplers": sampler_notes}
+        return {"samplers": sampler_notes, "energy": energy_info, "idle_power_w": idle_w}
+
+    def _idle_power(self, clock: RunClock, worker: EngineProcess, point: Point) -> dict[str, float]:
+        """Idle power of the energy sources, with the model loaded and nothing running, for net energy."""
+        if self.suite.idle_s <= 0:
+            return {}
+        samplers = self._samplers(clock, worker.pid, point, only=("nvml", "rapl"))
+        if not samplers:
+            return {}
+        for s in samplers:
+            s.start()
+        time.sleep(self.suite.idle_s)
+        return idle_power_w([s.stop() for s in samplers])
 
     def _point_row(self, point: Point, status: str, error: str | None, describe: dict[str, Any] | None,
                    started_ns: int, finished_ns: int) -> dict[str, Any]:

@@ -86,7 +86,8 @@ class Suite(_Strict):
     slo: SLOSpec = Field(default_factory=SLOSpec)
     zip: list[list[str]] = Field(default_factory=list, description="groups of axis names that vary together")
     exclude: list[dict[str, Any]] = Field(default_factory=list)
-    country_iso_code: str = "USA"
+    country_iso_code: str = Field(default="USA", description="for codecarbon's CO2e (ISO 3166-1 alpha-3)")
+    idle_s: float = Field(default=1.0, ge=0, description="idle power measured before each point (energy samplers)")
     gate: dict[str, Any] = Field(default_factory=dict)
 
     # where each key was written, for errors found after parsing (unknown adapter, quantization, sampler)

@@ -332,8 +332,9 @@ def test_counter_delta_with_wraparound():
 
 def test_low_confidence_flag():
     assert m.energy_low_confidence(0.5, "power_integration")  # integrated over < 1 s
-    assert not m.energy_low_confidence(2.0, "power_integration")
-    assert not m.energy_low_confidence(0.5, "nvml_energy_counter")  # the counter is not averaged
+    assert m.energy_low_confidence(2.0, "power_integration")  # a fallback from averaged power readings
+    assert m.energy_low_confidence(0.5, "nvml_counter")  # too short a window even for the counter
+    assert not m.energy_low_confidence(2.0, "nvml_counter+rapl")
 
 
 def test_net_energy_and_per_token():

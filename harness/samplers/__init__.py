@@ -9,6 +9,9 @@ from harness.samplers.base import Sampler
 # name → "module:Class"; imported on use so a missing optional library only matters to suites that ask for it
 SAMPLERS: dict[str, str] = {
     "psutil": "harness.samplers.psutil_sampler:PsutilSampler",
+    "nvml": "harness.samplers.nvml:NvmlSampler",
+    "rapl": "harness.samplers.rapl:RaplSampler",
+    "codecarbon": "harness.samplers.codecarbon_sampler:CodecarbonSampler",
 }
 
 
