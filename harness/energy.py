@@ -26,11 +26,30 @@ def _series(tl: Timeline, field: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray([p[0] for p in pairs], dtype=float), np.asarray([p[1] for p in pairs], dtype=float)
 
 
+def counter_knots(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The samples where a cumulative counter took a new value.
+
+    Counters update in steps (NVML's energy counter every ~100 ms on an H100, see docs/validation/gpu-h100.md)
+    while the sampler reads faster; interpolating through every sample would put each step's energy at the tick
+    that saw it. Interpolating through the first sample of each new value spreads it over the step instead.
+    """
+    keep = np.concatenate([[True], v[1:] != v[:-1]])
+    keep[-1] = True  # the last reading bounds the window
+    return t[keep], v[keep]
+
+
+def update_period_ms(t: np.ndarray, v: np.ndarray) -> float | None:
+    """Median time between a counter's updates: phases shorter than this are estimates."""
+    knots, _ = counter_knots(t, v)
+    return float(np.median(np.diff(knots[:-1])) / 1e6) if knots.size > 2 else None
+
+
 def _cumulative(tl: Timeline, field: str, scale: float) -> Between | None:
     """``between(a, b)`` in J for a cumulative counter field (``scale`` converts its unit to J)."""
     t, v = _series(tl, field)
     if t.size < 2:
         return None
+    t, v = counter_knots(t, v)
     return lambda a, b: float(np.interp(b, t, v) - np.interp(a, t, v)) * scale
 
 
@@ -155,6 +174,11 @@ def energy_figures(timelines: Sequence[Timeline], records: Sequence[RequestRecor
     figures["energy_low_confidence"] = 1.0 if low else 0.0
     info.update({"energy_source": source, "low_confidence": low, "window_s": duration_s,
                  "devices": {d: how for d, (_, how) in sources.items()}})
+    if nvml is not None:
+        periods = [update_period_ms(*_series(nvml, f)) for f in nvml.values if f.endswith("_energy_mj")]
+        known = [p for p in periods if p is not None]
+        if known:
+            info["counter_update_ms"] = max(known)
     return figures, info
 
 

@@ -193,7 +193,7 @@ def _plain(value: Any) -> Any:
         return value.decode()
     if isinstance(value, int | float | str) or value is None:
         return value
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple) or hasattr(value, "_length_"):  # ctypes arrays too (field values)
         return [_plain(v) for v in value]
     fields = getattr(value, "_fields_", None)
     if fields:
@@ -229,6 +229,7 @@ class NvmlReplay:
             key = (call["fn"], call.get("gpu"), json.dumps(call.get("args", [])))
             self._queues.setdefault(key, []).append(call)
         self._positions: dict[tuple[str, str | None, str], int] = {}
+        self._by_uuid = {c["result"]: c["gpu"] for c in recording["calls"] if c["fn"] == "nvmlDeviceGetUUID"}
 
     def _answer(self, fn: str, gpu: str | None, args: list[int]) -> Any:
         key = (fn, gpu, json.dumps(args))
@@ -262,7 +263,9 @@ class NvmlReplay:
         return str(index)
 
     def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:  # noqa: N802
-        return uuid
+        if uuid not in self._by_uuid:
+            raise self._pynvml.NVMLError_NotFound(6)
+        return self._by_uuid[uuid]
 
     def __getattr__(self, name: str) -> Any:
         if not name.startswith("nvmlDevice"):
