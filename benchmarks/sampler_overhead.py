@@ -30,10 +30,14 @@ def main() -> None:
     parser.add_argument("--interval-ms", type=float, default=10.0, help="10 ms = 100 Hz")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--output-tokens", type=int, default=64)
+    parser.add_argument("--model", default="embedded:tiny-llama")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="engine threads (leave a core to the samplers)")
     args = parser.parse_args()
 
-    engine = EngineConfig(adapter="hf", model="embedded:tiny-llama", dtype="float32", quantization="none",
-                          device="cpu", threads=1, visible_gpus=None, args={})
+    engine = EngineConfig(adapter="hf", model=args.model, dtype=args.dtype, quantization="none",
+                          device=args.device, threads=args.threads, visible_gpus=None, args={})
     workload = WorkloadConfig(input_tokens=64, output_tokens=args.output_tokens, batch_size=args.batch_size,
                               num_batches=1, seed=0).model_dump()
     clock = RunClock()
