@@ -20,7 +20,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-BUILDER_VERSION = 1
+# Bump when the files a build writes change, so that old cache dirs are not reused.
+# 2: tokenizer_class PreTrainedTokenizerFast (transformers 4.x cannot load 5.x's "TokenizersBackend").
+BUILDER_VERSION = 2
 SPECIAL_TOKENS = ("<|bos|>", "<|eos|>", "<|pad|>")
 VOCAB_SIZE = 4096
 LLAMA_SHAPE: dict[str, Any] = {
@@ -50,6 +52,7 @@ SHAPES: dict[str, tuple[dict[str, Any], str]] = {
     "tiny-llama": (LLAMA_SHAPE, "float32"),
     "llama-1b": (LLAMA_1B_SHAPE, "bfloat16"),
 }
+BUILD_SECONDS = {"tiny-llama": 5, "llama-1b": 30}  # rough first-build time on a 2-core CPU, for the log line
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
@@ -85,11 +88,28 @@ def _train_tokenizer(dest: Path) -> Any:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|bos|>", eos_token="<|eos|>",
                                    pad_token="<|pad|>", model_max_length=LLAMA_SHAPE["max_position_embeddings"])
     fast.save_pretrained(dest)
+    # transformers 5 writes tokenizer_class "TokenizersBackend", which 4.x cannot load (tried 4.57); both load this.
+    config_path = dest / "tokenizer_config.json"
+    tok_config = json.loads(config_path.read_text())
+    tok_config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(tok_config, indent=2, sort_keys=True) + "\n")
     return fast
 
 
 def build_tiny_llama(dest: Path, seed: int = 0, name: str = "tiny-llama") -> Path:
     """Build unconditionally into ``dest``: tokenizer, config, seeded weights, manifest."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # save_pretrained's "Writing model shards" bar: noise next to our one log line
+    try:
+        return _build(dest, seed, name)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _build(dest: Path, seed: int, name: str) -> Path:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -136,10 +156,13 @@ def ensure_tiny_llama(seed: int = 0, cache_dir: Path | None = None, name: str = 
     with FileLock(str(target) + ".lock"):
         if (target / "harness_model.json").exists():  # another process built it while we waited
             return target
-        log.warning("building embedded model %s (seed %d, first use only) into %s", name, seed, target)
+        log.warning("building embedded model %s (first time, ~%ds) into %s...", name, BUILD_SECONDS[name], target)
         staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
         try:
             build_tiny_llama(staging, seed, name)
+            staging.chmod(0o755)  # mkdtemp makes it 0700; the cache may be shared
+            if target.exists():  # left without a manifest by a hand copy or an older harness: not a finished build
+                shutil.rmtree(target)
             os.replace(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

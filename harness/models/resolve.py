@@ -36,14 +36,20 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
+def _local_path(name: str) -> Path | None:
+    """A local HF model directory or .gguf file, or None (any other file is not a model)."""
+    path = Path(name).expanduser()
+    return path if path.is_dir() or (path.is_file() and path.suffix == ".gguf") else None
+
+
 def check_model_name(name: str) -> None:
     """Cheap check at validation time (builds nothing, loads nothing)."""
     if name == "embedded:smollm2-135m":
         smollm2_gguf()
-    elif not re.fullmatch(EMBEDDED, name) and not Path(name).exists():
+    elif not re.fullmatch(EMBEDDED, name) and _local_path(name) is None:
         raise ModelNotAvailable(
             f"unknown model {name!r}: use one of {', '.join(KNOWN_ALIASES)}, a local HF model directory or a local "
-            ".gguf file (models are not downloaded from a hub)"
+            ".gguf file (hub downloads are not supported: the harness runs offline)"
         )
 
 
@@ -59,8 +65,9 @@ def resolve_model(name: str) -> ResolvedModel:
         gguf = smollm2_gguf()
         return ResolvedModel(name=name, path=str(gguf.parent), gguf_file=gguf.name, tokenizer_path=str(gguf.parent),
                              format="gguf")
-    path = Path(name)
-    if path.is_file() and path.suffix == ".gguf":
+    path = _local_path(name)
+    assert path is not None  # check_model_name raised otherwise
+    if path.is_file():
         return ResolvedModel(name=name, path=str(path.parent), gguf_file=path.name, tokenizer_path=str(path.parent),
                              format="gguf")
     return ResolvedModel(name=name, path=str(path), tokenizer_path=str(path), format="hf")
