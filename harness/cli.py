@@ -52,6 +52,8 @@ def _load_checked(path: Path):
 def _fmt(value: float | None, digits: int = 1) -> str:
     if value is None or value != value:  # None or NaN
         return "–"
+    if 0 < abs(value) < 0.01:
+        return f"{value:.3g}"
     if abs(value) >= 1e9:
         return f"{value / 2**30:.2f} GiB"
     if abs(value) >= 1e6:
@@ -68,16 +70,20 @@ KEY_METRICS = [
 ]
 
 
+OPTIONAL_METRICS = [("energy_per_token_j", "J/tok"), ("gpu_mem_peak_bytes", "GPU mem peak")]
+
+
 def points_table(frame, title: str) -> Table:
+    shown = KEY_METRICS + [(m, h) for m, h in OPTIONAL_METRICS if m in frame.columns and frame[m].notna().any()]
     table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("point")
+    table.add_column("point", no_wrap=True)
     table.add_column("status")
-    for _, header in KEY_METRICS:
+    for _, header in shown:
         table.add_column(header, justify="right")
     for _, row in frame.iterrows():
         cells = []
-        for metric, _ in KEY_METRICS:
+        for metric, _ in shown:
             value = row.get(metric)
             low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
             text = _fmt(value)
