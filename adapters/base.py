@@ -20,6 +20,10 @@ class AdapterError(Exception):
     """An engine failed in a way the user can act on; the message is shown as the point's error."""
 
 
+class Unsupported(AdapterError):
+    """This engine cannot run this combination (e.g. a quantization on this device): the point is skipped."""
+
+
 class InProcessAdapter(ABC):
     """Base class of engines that run inside the harness's worker process."""
 

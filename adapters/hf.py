@@ -10,12 +10,29 @@ import importlib.metadata
 import platform
 from typing import Any, ClassVar
 
-from harness.adapters.base import AdapterError, InProcessAdapter
+from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
 
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
 DTYPES = ("float32", "bfloat16", "float16")
+# quantization name → torchao config class (weight quantization applied after loading, on CPU or CUDA)
+TORCHAO = {
+    "int8-weight-only": ("Int8WeightOnlyConfig", {}),
+    "int8-dynamic": ("Int8DynamicActivationInt8WeightConfig", {}),
+    "int4-weight-only": ("Int4WeightOnlyConfig", {"group_size": 64}),
+}
+
+
+def tensor_bytes(t: Any) -> int:
+    """Bytes a (possibly quantized, tensor-subclass) parameter really occupies: the sum over its inner tensors."""
+    if hasattr(t, "__tensor_flatten__") and type(t).__name__ not in ("Parameter", "Tensor"):
+        names, _ = t.__tensor_flatten__()
+        return sum(tensor_bytes(getattr(t, n)) for n in names)
+    data = getattr(t, "data", t)
+    if data is not t and hasattr(data, "__tensor_flatten__") and type(data).__name__ != "Tensor":
+        return tensor_bytes(data)
+    return t.numel() * t.element_size()
 
 
 class _StepClock:
@@ -46,7 +63,7 @@ def _version(dist: str) -> str | None:
 
 class HFAdapter(InProcessAdapter):
     name: ClassVar[str] = "hf"
-    quantizations: ClassVar[tuple[str, ...]] = ("none",)
+    quantizations: ClassVar[tuple[str, ...]] = ("none", *TORCHAO)
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
 
     def load(self) -> None:
@@ -72,6 +89,25 @@ class HFAdapter(InProcessAdapter):
         )
         self._model = model.to(self._device).eval()
         self._resolved = resolved
+        self._quantize(engine.quantization)
+
+    def _quantize(self, name: str) -> None:
+        if name == "none":
+            return
+        try:
+            import torchao.quantization as tq
+        except ImportError:
+            raise Unsupported(f"quantization {name!r} needs torchao: pip install torchao") from None
+        config_name, kwargs = TORCHAO[name]
+        try:
+            tq.quantize_(self._model, getattr(tq, config_name)(**kwargs))
+            # a quantized model must still run: some kernels are only checked on first use
+            probe = self._torch.zeros((1, 4), dtype=self._torch.long, device=self._device)
+            with self._torch.inference_mode():
+                self._model(probe)
+        except (ImportError, NotImplementedError, RuntimeError, AssertionError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise Unsupported(f"{name} on {self.engine.device} with {self.engine.dtype}: {message}") from None
 
     def tokenizer(self) -> Any:
         return self._tokenizer
@@ -127,7 +163,7 @@ class HFAdapter(InProcessAdapter):
     def describe(self) -> dict[str, Any]:
         torch = self._torch
         params = sum(p.numel() for p in self._model.parameters())
-        weight_bytes = sum(p.numel() * p.element_size() for p in self._model.parameters())
+        weight_bytes = sum(tensor_bytes(p) for p in self._model.parameters())
         config = self._model.config
         device_name = torch.cuda.get_device_name(self._device) if self._device.type == "cuda" else platform.processor()
         return {
@@ -143,7 +179,16 @@ class HFAdapter(InProcessAdapter):
             "n_layers": getattr(config, "num_hidden_layers", None),
             "d_model": getattr(config, "hidden_size", None),
             "weights_bytes": weight_bytes,
+            "quantization": self.engine.quantization,
         }
+
+    def teacher_forced_logits(self, token_ids: list[int]) -> Any:
+        """Logits (tokens × vocab, float32 numpy) predicting each next token of ``token_ids``."""
+        torch = self._torch
+        ids = torch.tensor([token_ids], dtype=torch.long, device=self._device)
+        with torch.inference_mode():
+            logits = self._model(input_ids=ids).logits[0]
+        return logits.float().cpu().numpy()
 
     def close(self) -> None:
         self._model = None

@@ -52,7 +52,7 @@ def _load_checked(path: Path):
 def _fmt(value: float | None, digits: int = 1) -> str:
     if value is None or value != value:  # None or NaN
         return "–"
-    if 0 < abs(value) < 0.01:
+    if 0 < abs(value) < 10:
         return f"{value:.3g}"
     if abs(value) >= 1e9:
         return f"{value / 2**30:.2f} GiB"
@@ -70,7 +70,9 @@ KEY_METRICS = [
 ]
 
 
-OPTIONAL_METRICS = [("energy_per_token_j", "J/tok"), ("gpu_mem_peak_bytes", "GPU mem peak")]
+OPTIONAL_METRICS = [("energy_per_token_j", "J/tok"), ("gpu_mem_peak_bytes", "GPU mem peak"),
+                    ("weights_bytes", "weights"), ("compression_rate", "compr."), ("fidelity_kl_mean", "KL"),
+                    ("fidelity_top1_agreement", "top-1"), ("perplexity", "ppl")]
 
 
 def points_table(frame, title: str) -> Table:
@@ -91,7 +93,8 @@ def points_table(frame, title: str) -> Table:
                     not metric.endswith("_bytes"):
                 text += f" [dim]±{_fmt((high - low) / 2)}[/]"
             cells.append(text)
-        status = "[green]ok[/]" if row["status"] == "ok" else f"[red]failed[/]: {row['error']}"
+        status = {"ok": "[green]ok[/]", "skipped": f"[yellow]skipped[/]: {row['error']}"}.get(
+            row["status"], f"[red]failed[/]: {row['error']}")
         table.add_row(str(row["idx"]), row["label"], status, *cells)
     return table
 
@@ -142,7 +145,7 @@ def run(
     log_dir = Path(st.url.removeprefix("sqlite:///")).parent / "logs" if st.url.startswith("sqlite") else None
 
     def report_point(point, status, error):
-        mark = "[green]✓[/]" if status == "ok" else "[red]✗[/]"
+        mark = {"ok": "[green]✓[/]", "skipped": "[yellow]–[/] skipped:"}.get(status, "[red]✗[/]")
         err.print(f"{mark} {point.label()}" + (f" — {error}" if error else ""), highlight=False)
 
     runner = Runner(parsed, suite.read_text(), st, console=err, log_dir=log_dir, progress=progress)
@@ -154,6 +157,7 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     out.print(points_table(load_points(st, outcome.run_id), f"run {outcome.run_id} ({parsed.name})"))
     out.print(f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
+              + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
               + (f", {outcome.skipped} already stored" if outcome.skipped else ""))
     if outcome.failed:
         raise typer.Exit(EXIT_FAILED)

@@ -19,6 +19,10 @@ class WorkerFailure(Exception):
     """The worker timed out, crashed or answered with an error; the message is one line for the point's record."""
 
 
+class WorkerSkip(WorkerFailure):
+    """The engine cannot run this combination here; the point is stored as skipped with the reason."""
+
+
 def _signal_name(returncode: int) -> str:
     try:
         name = signal.Signals(-returncode).name
@@ -94,7 +98,7 @@ class EngineProcess:
             raise WorkerFailure(self._death_message())
         reply = json.loads(line)
         if not reply.get("ok"):
-            raise WorkerFailure(reply.get("error", "worker error"))
+            raise (WorkerSkip if reply.get("skip") else WorkerFailure)(reply.get("error", "worker error"))
         return reply
 
     def _death_message(self) -> str:

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import __version__
 from harness.energy import carbon_figures, energy_figures, idle_power_w
-from harness.engine_process import EngineProcess, WorkerFailure
+from harness.engine_process import EngineProcess, WorkerFailure, WorkerSkip
 from harness.fingerprint import fingerprint
 from harness.metrics import WindowSLO, aggregate_repetitions, window_metrics
 from harness.records import RequestRecord, RunClock, Timeline
@@ -30,6 +30,7 @@ class RunOutcome:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    unsupported: int = 0
     interrupted: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
 
@@ -89,7 +90,7 @@ class Runner:
     # ------------------------------------------------------------ one point
 
     def _run_point(self, point: Point, worker: EngineProcess, clock: RunClock, deadline: float,
-                   result: PointResult) -> dict[str, Any]:
+                   result: PointResult, describe: dict[str, Any] | None = None) -> dict[str, Any]:
         """Warmup then repetitions; fills ``result``; returns per-point facts for the store."""
         workload = point.workload.model_dump()
         idle_w = self._idle_power(clock, worker, point)
@@ -113,6 +114,9 @@ class Runner:
             figures: dict[str, float | None] = dict(window_metrics(records, self.slo))
             figures.update(timeline_figures(timelines))
             figures.update(reply.get("memory", {}))
+            if (describe or {}).get("weights_bytes"):
+                figures["weights_bytes"] = float(describe["weights_bytes"])  # type: ignore[index]
+            figures.update((describe or {}).get("fidelity", {}))
             energy, energy_info = energy_figures(timelines, records, idle_w)
             carbon, carbon_info = carbon_figures(timelines)
             figures.update(energy)
@@ -174,7 +178,7 @@ class Runner:
                 task = progress.add_task(self.suite.name, total=len(todo), current="")
                 for group_id, group in itertools.groupby(todo, key=lambda p: p.group_id):
                     describe: dict[str, Any] | None = None
-                    load_error: str | None = None
+                    load_error: WorkerFailure | None = None
                     for point in group:
                         progress.update(task, current=point.label())
                         started_ns = clock.now_ns()
@@ -183,21 +187,25 @@ class Runner:
                         status, error, extra = "ok", None, {}
                         try:
                             if load_error:
-                                raise WorkerFailure(load_error)
+                                raise load_error
                             if worker is None:
                                 worker = EngineProcess(point.engine, self.log_dir / run_id / f"{group_id}.log")
                                 try:
                                     describe = worker.request(
                                         {"op": "load", "engine": point.engine.model_dump(),
-                                         "clock_origin_ns": clock.origin_ns},
+                                         "clock_origin_ns": clock.origin_ns, "fidelity": self.suite.fidelity},
                                         timeout_s=deadline - time.monotonic(),
                                     )["describe"]
+                                except WorkerSkip as exc:
+                                    load_error = exc
+                                    raise
                                 except WorkerFailure as exc:
-                                    load_error = f"engine load failed: {exc}"
-                                    raise WorkerFailure(load_error) from None
-                            extra = self._run_point(point, worker, clock, deadline, result)
+                                    load_error = WorkerFailure(f"engine load failed: {exc}")
+                                    raise load_error from None
+                            extra = self._run_point(point, worker, clock, deadline, result, describe)
                         except WorkerFailure as exc:
-                            status, error = "failed", str(exc)
+                            status = "skipped" if isinstance(exc, WorkerSkip) else "failed"
+                            error = str(exc)
                             result = PointResult(point.point_id)  # a failed point keeps its error, not half data
                             if worker is not None and worker.proc.poll() is not None:
                                 worker.kill()
@@ -207,6 +215,8 @@ class Runner:
                         self.store.write_point(run_id, row, result)
                         if status == "ok":
                             outcome.ok += 1
+                        elif status == "skipped":
+                            outcome.unsupported += 1
                         else:
                             outcome.failed += 1
                             outcome.failures.append((point.label(), error or ""))

@@ -88,6 +88,7 @@ class Suite(_Strict):
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     country_iso_code: str = Field(default="USA", description="for codecarbon's CO2e (ISO 3166-1 alpha-3)")
     idle_s: float = Field(default=1.0, ge=0, description="idle power measured before each point (energy samplers)")
+    fidelity: bool = Field(default=False, description="KL/top-1/perplexity against float32 on a fixed text")
     gate: dict[str, Any] = Field(default_factory=dict)
 
     # where each key was written, for errors found after parsing (unknown adapter, quantization, sampler)

@@ -41,7 +41,12 @@ class Worker:
         self.clock = RunClock(origin_ns=msg["clock_origin_ns"])
         self.adapter = adapter_class(engine.adapter)(engine)
         self.adapter.load()
-        return {"ok": True, "describe": self.adapter.describe(), "pid": os.getpid()}
+        describe = self.adapter.describe()
+        if msg.get("fidelity"):
+            from harness.fidelity import fidelity
+
+            describe["fidelity"] = fidelity(self.adapter)
+        return {"ok": True, "describe": describe, "pid": os.getpid()}
 
     def batch(self, msg: dict[str, Any]) -> dict[str, Any]:
         from harness.suite import WorkloadConfig
@@ -80,8 +85,13 @@ def serve(requests: TextIO, replies: TextIO) -> None:
         try:
             reply = worker.handle(msg)
         except BaseException as exc:  # noqa: BLE001 - every failure becomes the point's one-line error
-            traceback.print_exc(file=sys.stderr)
-            reply = {"ok": False, "error": one_line_error(exc)}
+            from harness.adapters.base import Unsupported
+
+            if isinstance(exc, Unsupported):  # not a failure: this combination cannot run here
+                reply = {"ok": False, "skip": True, "error": str(exc)}
+            else:
+                traceback.print_exc(file=sys.stderr)
+                reply = {"ok": False, "error": one_line_error(exc)}
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
     if worker.adapter is not None:

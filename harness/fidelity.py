@@ -1,0 +1,73 @@
+"""Fidelity of a quantized engine against the same model at the reference precision, on a fixed shipped text.
+
+Teacher-forced: both models see the same token ids and their next-token logits are compared (harness.metrics:
+mean KL(p_ref ‖ p_quant), top-1 agreement, perplexity). The reference logits are cached on disk per model, device
+and text, so a sweep computes them once. Runs inside the engine worker (it holds the loaded model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import metrics
+from harness.models.embedded import cache_root
+
+MAX_TOKENS = 256
+REFERENCE = {"dtype": "float32", "quantization": "none"}
+
+
+def fidelity_token_ids(tokenizer: Any, max_tokens: int = MAX_TOKENS) -> list[int]:
+    text = resources.files("harness.data").joinpath("fidelity.txt").read_text(encoding="utf-8")
+    return list(tokenizer.encode(text, add_special_tokens=False))[:max_tokens]
+
+
+def _cache_path(engine: Any, ids: list[int]) -> Path:
+    key = hashlib.sha256(repr((engine.model, engine.device, REFERENCE, ids)).encode()).hexdigest()[:16]
+    return cache_root() / "fidelity" / f"{key}.npz"
+
+
+def reference_logits(adapter: Any, ids: list[int]) -> tuple[np.ndarray, float]:
+    """(logits, weight bytes) of the reference engine: the adapter itself when it already is the reference."""
+    engine = adapter.engine
+    if engine.dtype == REFERENCE["dtype"] and engine.quantization == REFERENCE["quantization"]:
+        return adapter.teacher_forced_logits(ids), float(adapter.describe()["weights_bytes"])
+    path = _cache_path(engine, ids)
+    if path.exists():
+        cached = np.load(path)
+        return cached["logits"], float(cached["weights_bytes"])
+    reference = type(adapter)(engine.model_copy(update=REFERENCE))
+    reference.load()
+    try:
+        logits = reference.teacher_forced_logits(ids)
+        weights = float(reference.describe()["weights_bytes"])
+    finally:
+        reference.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.npz")
+    np.savez_compressed(tmp, logits=logits, weights_bytes=weights)
+    tmp.replace(path)
+    return logits, weights
+
+
+def fidelity(adapter: Any) -> dict[str, float]:
+    ids = fidelity_token_ids(adapter.tokenizer())
+    if len(ids) < 2:
+        raise ValueError("the fidelity text tokenized to fewer than 2 tokens")
+    ref, ref_bytes = reference_logits(adapter, ids)
+    own = adapter.teacher_forced_logits(ids)
+    targets = np.asarray(ids[1:])
+    own_bytes = float(adapter.describe()["weights_bytes"])
+    return {
+        "fidelity_kl_mean": metrics.mean_kl(ref[:-1], own[:-1]),
+        "fidelity_top1_agreement": metrics.top1_agreement(ref[:-1], own[:-1]),
+        "perplexity": metrics.perplexity(own[:-1], targets),
+        "perplexity_ref": metrics.perplexity(ref[:-1], targets),
+        "compression_rate": metrics.compression_rate(ref_bytes, own_bytes),
+        "weights_bytes": own_bytes,
+        "fidelity_tokens": float(len(ids)),
+    }
