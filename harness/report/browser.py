@@ -50,6 +50,11 @@ class Page:
             self.send(f"{domain}.enable")
 
     def close(self) -> None:
+        """Close the tab and the session."""
+        try:
+            self.send("Page.close", timeout_s=5)
+        except Exception:  # noqa: BLE001 - the tab may already be gone
+            pass
         self.ws.close()
 
     # ---------------------------------------------------------------- protocol

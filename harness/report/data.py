@@ -34,11 +34,11 @@ FAMILY_FIRST = {"energy": ("energy_per_token_j", "energy_net_per_token_j", "ener
 TIMELINE_PANELS = {"memory": "_bytes", "power": "_w", "utilisation": "_pct"}
 ENGINE_FIELDS = ("adapter", "model", "dtype", "quantization", "device")
 # Numbers kept per report for all timelines together (t + values); each point gets its share, 40..600 samples.
-SAMPLE_BUDGET = 300_000
+SAMPLE_BUDGET = 200_000
 
 
 def rnd(value: Any) -> Any:
-    """A float rounded to 5 significant digits; None for None/NaN/inf (JSON has neither)."""
+    """A float rounded to 4 significant digits (finer than any CI the harness reports); None for None/NaN/inf."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -46,7 +46,7 @@ def rnd(value: Any) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
-        return float(f"{value:.5g}")
+        return float(f"{value:.4g}")
     return value
 
 
@@ -183,7 +183,7 @@ def _timelines(store: Store, run_id: str, n_points: int) -> dict[str, Any]:
         for (sampler, field), (ts, vs) in sorted(entry["series"].items()):
             t_ms, values = decimate([(t - t0) / 1e6 for t in ts], vs, per_series)
             panel = next(name for name, sfx in TIMELINE_PANELS.items() if field.endswith(sfx))
-            series.append({"sampler": sampler, "field": field, "panel": panel, "t": [round(t, 1) for t in t_ms],
+            series.append({"sampler": sampler, "field": field, "panel": panel, "t": [round(t) for t in t_ms],
                            "v": [rnd(_scale(field, v)) for v in values]})
         phases = {name: [[round((a - t0) / 1e6, 2), round((b - t0) / 1e6, 2)] for a, b in spans]
                   for name, spans in phase_intervals(records).items() if spans}
@@ -216,19 +216,24 @@ def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[
             axis["values"] = sorted(axis["values"])
 
     out_points = []
+    engine_list: list[dict[str, Any]] = []  # points refer to their engine by index (1,000 points share a few)
     for p in points:
         per = metric_rows.get(p["point_id"], {})
         engine = p["config"].get("engine", {})
+        short = {k: engine.get(k) for k in ENGINE_FIELDS}
+        if short not in engine_list:
+            engine_list.append(short)
         describe = p.get("describe") or {}
+        values = [tuple(rnd(x) for x in per.get(m, (None,) * 3)) for m in metric_names]
         out_points.append({
             "id": p["point_id"], "idx": p["idx"], "label": p["label"], "status": p["status"], "error": p["error"],
-            "axes": p["axes"] or {}, "engine": {k: engine.get(k) for k in ENGINE_FIELDS},
-            "group": _engine_group(engine, varying),
+            "axes": p["axes"] or {}, "engine": engine_list.index(short), "group": _engine_group(engine, varying),
             "reps": max((len(v) for v in reps.get(p["point_id"], {}).values()), default=0),
             "energy_source": (describe.get("energy") or {}).get("energy_source"),
-            "v": [rnd(per.get(m, (None,) * 3)[0]) for m in metric_names],
-            "lo": [rnd(per.get(m, (None,) * 3)[1]) for m in metric_names],
-            "hi": [rnd(per.get(m, (None,) * 3)[2]) for m in metric_names],
+            "v": [v for v, _, _ in values],
+            # a CI equal to the value (one repetition, or a figure that never varies) is left out
+            "lo": [None if lo == v == hi else lo for v, lo, hi in values],
+            "hi": [None if lo == v == hi else hi for v, lo, hi in values],
         })
 
     fronts = _fronts(out_points, metric_names)
@@ -242,7 +247,7 @@ def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[
         "tags": store.tags().get(run["run_id"], []), "counts": counts,
         "metrics": metric_names, "families": metric_families(metric_names),
         "directions": {m: direction(m) for m in metric_names},
-        "axes": axes, "points": out_points, "fronts": fronts,
+        "axes": axes, "engines": engine_list, "points": out_points, "fronts": fronts,
         "timelines": _timelines(store, run_id, len(points)) if with_timelines else {},
     }
 

@@ -220,11 +220,12 @@
       .concat(metrics.map((m) => ({ key: m + (unit(m) ? " (" + unit(m) + ")" : ""), metric: m,
         get: (p) => val(RUN, p, m).v, num: true })));
     note(s, RUN.points.length + " points; medians across repetitions ± half the 95% bootstrap CI. " +
-      "Click a column to sort. Every metric is in the plots below.");
+      "Click a column to sort (all rows are sorted, the first 200 shown until you ask for all). Every metric is in the plots below.");
     const table = el("table", { id: "points-table" });
     const head = el("tr");
     const tbody = el("tbody");
-    let sortCol = 0, ascending = true;
+    let sortCol = 0, ascending = true, showAll = false;
+    const FIRST_ROWS = 200; // the rest on request: a 1,000-row table would delay the first screen
     function fill() {
       const col = cols[sortCol];
       const rows = RUN.points.slice().sort((a, b) => {
@@ -235,7 +236,7 @@
         return ascending ? c : -c;
       });
       const frag = document.createDocumentFragment();
-      for (const p of rows) {
+      for (const p of showAll ? rows : rows.slice(0, FIRST_ROWS)) {
         const tr = el("tr");
         for (const c of cols) {
           let text;
@@ -262,6 +263,11 @@
     table.appendChild(tbody);
     fill();
     s.appendChild(el("div", { class: "scroll" }, table));
+    if (RUN.points.length > FIRST_ROWS) {
+      const more = el("button", { type: "button" }, "show all " + RUN.points.length + " rows");
+      more.addEventListener("click", () => { showAll = true; more.remove(); fill(); });
+      s.appendChild(more);
+    }
   }
 
   // ------------------------------------------------------------------ metric vs axis (with CI error bars)
@@ -498,7 +504,8 @@
       const groups = new Map();
       RUN.points.forEach((p) => {
         if (p.status !== "ok" || val(RUN, p, fx).v === null) return;
-        const key = p.engine.quantization + " · " + p.engine.dtype;
+        const engine = RUN.engines[p.engine];
+        const key = engine.quantization + " · " + engine.dtype;
         if (!groups.has(key)) groups.set(key, []);
         groups.get(key).push(p);
       });
@@ -635,7 +642,9 @@
   });
   for (const id of ids) if (observer && !visible.includes(id)) observer.observe(plots.get(id).div);
   const firstScreen = Promise.all(visible.map(draw)).then(() => performance.mark("report-first-screen"));
-  if (!observer) ids.forEach(draw); // very old browsers: draw everything
+  // no IntersectionObserver (very old browsers), or #all in the address (printing, benchmarks): draw everything
+  const allDrawn = !observer || location.hash === "#all"
+    ? Promise.all(ids.map(draw)).then(() => performance.mark("report-all-drawn")) : null;
 
   // for tests and the scale benchmark (harness/report/browser.py)
   window.harnessReport = {
@@ -646,6 +655,6 @@
       const wait = () => (plots.get(id).drawn ? plots.get(id).drawn.then(resolve) : setTimeout(wait, 20));
       wait();
     })),
-    renderAll: () => Promise.all(ids.map(draw)).then(() => performance.mark("report-all-drawn")),
+    renderAll: () => allDrawn || Promise.all(ids.map(draw)).then(() => performance.mark("report-all-drawn")),
   };
 })();
