@@ -178,6 +178,7 @@ def test_every_section_renders_with_energy_rate_and_fidelity(tmp_path, page):
     assert (tmp_path / "all.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_report_cli_bad_input(tmp_path, cli_env):
     db = str(tmp_path / "empty.db")
     empty = run_cli(["report", "--store", db, "-o", str(tmp_path / "x.html")], cli_env, tmp_path)
