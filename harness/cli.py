@@ -363,6 +363,38 @@ def compare(
     out.print(table)
 
 
+@app.command()
+def report(
+    runs: Annotated[list[str] | None, typer.Argument(help="run ids, prefixes, tags or bundle files (default: the "
+                                                          "latest run); with several, the first is the reference")]
+    = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] \
+    = Path("reports/report.html"),
+    title: Annotated[str | None, typer.Option(help="page title")] = None,
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Write one self-contained HTML dashboard (plotly embedded; opens offline) of one run, or a comparison."""
+    from harness.report import ReportError, write_report
+    from harness.runref import open_run
+
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise fail(f"--output: {str(output)!r} must end in .html")
+    st = _open_store(store)
+    try:
+        if not runs:
+            stored = st.runs()
+            if not stored:
+                raise fail(f"no runs in {st.url}: run a suite first (harness run SUITE)")
+            runs = [stored[-1]["run_id"]]
+        opened = [open_run(st, ref) for ref in runs]
+        path = write_report(opened, output, title)
+    except (StoreError, ReportError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"--output: cannot write {str(output)!r}: {exc.strerror or exc}") from None
+    out.print(f"{path} ({path.stat().st_size / 2**20:.2f} MiB): " + ", ".join(r for _, r in opened))
+
+
 def pd_notna(value) -> bool:
     return value is not None and value == value
 
