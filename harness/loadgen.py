@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httptools
+try:
+    import httptools
+except ImportError:  # the serve extra; the harness core must import without it
+    httptools = None
 
 from harness.records import RequestRecord
 from harness.workload.arrivals import Schedule
@@ -339,6 +342,8 @@ class LoadGenerator:
 
     def __init__(self, cfg: ClientConfig, clock_origin_ns: int = 0,
                  count_tokens: Callable[[str], int] | None = None) -> None:
+        if httptools is None:
+            raise LoadgenError("the load generator needs httptools: pip install -e '.[serve]'")
         self.cfg = cfg
         self.target = Target.parse(cfg.url)
         self.origin = clock_origin_ns

@@ -111,9 +111,11 @@ class Runner:
             records = [RequestRecord.model_validate(r) for r in reply["records"]]
             result.requests += [(rep, r) for r in records]
             result.timelines += [(rep, tl) for tl in timelines]
-            figures: dict[str, float | None] = dict(window_metrics(records, self.slo))
+            figures: dict[str, float | None] = dict(
+                window_metrics(records, self.slo, offline_batches=point.workload.kind != "serving"))
             figures.update(timeline_figures(timelines))
             figures.update(reply.get("memory", {}))
+            figures.update(reply.get("figures", {}))  # serving: offered rate, server-side metric deltas
             if (describe or {}).get("weights_bytes"):
                 figures["weights_bytes"] = float(describe["weights_bytes"])  # type: ignore[index]
             figures.update((describe or {}).get("fidelity", {}))
