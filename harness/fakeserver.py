@@ -228,7 +228,8 @@ class _Job:
         server, cfg = self.server, self.server.config
         server.stats.running += 1
         if "hang" in self.faults:
-            return  # holds its slot until the client goes away
+            self.conn.hanging = self  # holds its slot until the client goes away
+            return
         for code in (500, 429):
             if f"http{code}" in self.faults:
                 server.stats.failed += 1
@@ -359,6 +360,7 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.closed = False
+        self.hanging: _Job | None = None
         self.url = b""
         self.body: list[bytes] = []
 
@@ -367,6 +369,10 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.hanging is not None:
+            self.hanging = None
+            self.server.stats.failed += 1
+            self.server.release()
 
     def data_received(self, data: bytes) -> None:
         try:
