@@ -6,7 +6,8 @@ when installed) because an ``aiohttp.web`` server tops out below the request rat
 client on one core.
 
 Endpoints: ``POST /v1/completions``, ``POST /v1/chat/completions`` (streaming or not), ``GET /v1/models``,
-``GET /health``, ``GET /stats`` (JSON counters) and ``GET /metrics`` (Prometheus text with vLLM's metric names).
+``GET /health``, ``GET /stats`` (JSON counters; ``POST /reset_stats`` zeroes them) and ``GET /metrics``
+(Prometheus text with vLLM's metric names).
 
 Timing: the first token leaves ``ttft_ms`` after the request was parsed, each later chunk ``itl_ms`` after the
 previous one, ``tokens_per_chunk`` tokens per chunk; every token chunk carries ``t_emit_ns`` (``time.monotonic_ns``
@@ -65,6 +66,7 @@ class Stats:
     prompt_tokens: int = 0
     generation_tokens: int = 0
     first_recv_ns: int = 0
+    first_done_ns: int = 0
     last_done_ns: int = 0
     per_kind: dict[str, int] = field(default_factory=dict)
 
@@ -138,6 +140,11 @@ class FakeServer:
                 conn.respond(200, self.metrics_text(), b"text/plain; version=0.0.4")
             else:
                 conn.respond(404, b'{"error": {"message": "not found"}}')
+            return
+        if method == b"POST" and path == b"/reset_stats":  # benchmarks count each window from zero
+            running, waiting = self.stats.running, self.stats.waiting
+            self.stats = Stats(running=running, waiting=waiting)
+            conn.respond(200, b"{}")
             return
         if method != b"POST" or path not in (b"/v1/completions", b"/v1/chat/completions"):
             conn.respond(404, b'{"error": {"message": "not found"}}')
@@ -351,6 +358,8 @@ class _Job:
         stats.completed += 1
         stats.generation_tokens += self.sent
         stats.last_done_ns = time.monotonic_ns()
+        if not stats.first_done_ns:
+            stats.first_done_ns = stats.last_done_ns
         self.server.release()
 
 
