@@ -187,7 +187,8 @@ def test_coordinated_omission_ttft_from_schedule():
     ttft = [(r.t_first_ns - r.t_sched_ns) / 1e6 for r in open_loop]
     assert all(r.ok for r in open_loop)
     assert max(r.t_send_ns - r.t_sched_ns for r in open_loop) < 20e6  # sent on time...
-    assert ttft[-1] > 350  # ...but the 12th waited ~11 × 25 ms behind the others
+    # ...but the 12th is served last: first token at ≥ 12 × 50 ms, scheduled at 11 × 25 ms → TTFT ≥ 325 ms
+    assert ttft[-1] >= 320
     assert np.all(np.diff(ttft) > 0)
     assert max((r.t_first_ns - r.t_sched_ns) / 1e6 for r in closed) < 100
 
