@@ -131,6 +131,12 @@ def run(
     from harness.results import load_points
     from harness.runner import Interrupted, Runner
     from harness.suite import suite_hash
+    from harness.validate import preflight
+
+    try:
+        preflight(parsed, points)
+    except SuiteError as exc:
+        raise fail(str(exc)) from None
 
     st = _open_store(store)
     resume_target = None
