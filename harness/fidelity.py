@@ -26,6 +26,13 @@ def fidelity_token_ids(tokenizer: Any, max_tokens: int = MAX_TOKENS) -> list[int
     return list(tokenizer.encode(text, add_special_tokens=False))[:max_tokens]
 
 
+def reference_engine(adapter: Any) -> Any:
+    """The engine whose logits are the reference: the adapter's own choice (``reference_engine()``, e.g. llama.cpp
+    points compare against HF float32), else the same adapter and model at ``REFERENCE``."""
+    own = getattr(adapter, "reference_engine", None)
+    return own() if own is not None else adapter.engine.model_copy(update=REFERENCE)
+
+
 def _cache_path(engine: Any, ids: list[int]) -> Path:
     key = hashlib.sha256(repr((engine.model, engine.device, REFERENCE, ids)).encode()).hexdigest()[:16]
     return cache_root() / "fidelity" / f"{key}.npz"
@@ -33,14 +40,16 @@ def _cache_path(engine: Any, ids: list[int]) -> Path:
 
 def reference_logits(adapter: Any, ids: list[int]) -> tuple[np.ndarray, float]:
     """(logits, weight bytes) of the reference engine: the adapter itself when it already is the reference."""
-    engine = adapter.engine
-    if engine.dtype == REFERENCE["dtype"] and engine.quantization == REFERENCE["quantization"]:
+    engine = reference_engine(adapter)
+    if engine == adapter.engine:
         return adapter.teacher_forced_logits(ids), float(adapter.describe()["weights_bytes"])
     path = _cache_path(engine, ids)
     if path.exists():
         cached = np.load(path)
         return cached["logits"], float(cached["weights_bytes"])
-    reference = type(adapter)(engine.model_copy(update=REFERENCE))
+    from harness.registry import adapter_class
+
+    reference = adapter_class(engine.adapter)(engine)
     reference.load()
     try:
         logits = reference.teacher_forced_logits(ids)
