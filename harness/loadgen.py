@@ -118,7 +118,7 @@ class _Exchange:
 
     __slots__ = ("index", "t_sched", "t_send", "deadline", "status", "sse", "times", "texts", "tokens", "n_in",
                  "n_out", "error", "buf", "raw", "saw_done", "finished", "on_done", "until_eof", "server_first",
-                 "prepared", "last_ct", "got_bytes")
+                 "prepared", "last_ct", "got_bytes", "retried")
 
     def __init__(self, index: int, t_sched: int, prepared: Prepared, on_done: Callable[[_Exchange], None]) -> None:
         self.index, self.t_sched, self.prepared, self.on_done = index, t_sched, prepared, on_done
@@ -140,6 +140,7 @@ class _Exchange:
         self.server_first: int | None = None
         self.last_ct = 0
         self.got_bytes = False
+        self.retried = False
 
     # ------------------------------------------------------------ SSE
 
@@ -258,6 +259,7 @@ class _Conn(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.ex: _Exchange | None = None
         self.closed = False
+        self.reused = False  # has waited idle in the pool, where the server may close it at any moment
         self.now = 0
         client.live.append(self)
 
@@ -320,6 +322,7 @@ class _Conn(asyncio.Protocol):
         if ex is not None:
             ex.complete(self.now)
         if keep and not self.closed:
+            self.reused = True
             self.client.idle.append(self)
         else:
             self.abort()
@@ -327,6 +330,12 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         ex, self.ex = self.ex, None
+        if ex is not None and self.reused and not ex.got_bytes and not ex.retried and not ex.finished:
+            # The server closed an idle keep-alive connection as we reused it (uvicorn does after 5 s idle) and
+            # nothing of the reply came: send the request once more on a fresh connection, as HTTP clients do.
+            # Its t_sched stays, so the delay is in its TTFT; a dead server fails the reconnect with its cause.
+            self.client.resend(ex)
+            return
         if ex is not None:
             why = f"connection lost: {exc}" if exc else "connection closed by the server mid-response"
             ex.broken(why, time.monotonic_ns())
@@ -423,6 +432,24 @@ class LoadGenerator:
         conn.send(ex)
         self.sent.append(ex)
 
+    def resend(self, ex: _Exchange) -> None:
+        ex.retried = True
+        asyncio.get_running_loop().create_task(self._resend(ex))
+
+    async def _resend(self, ex: _Exchange) -> None:
+        try:
+            conn = await self._connect()
+        except OSError as exc:
+            ex.broken(f"connection closed by the server before any reply; reconnect failed: {exc.strerror or exc}",
+                      time.monotonic_ns())
+            return
+        if ex.finished:  # timed out meanwhile
+            self.idle.append(conn)
+            return
+        conn.ex = ex
+        assert conn.transport is not None
+        conn.transport.write(ex.prepared.data)
+
     async def _watchdog(self) -> None:
         """Per-request timeouts. Deadlines grow in send order, so only the head of the queue needs looking at."""
         while True:
@@ -450,6 +477,7 @@ class LoadGenerator:
         for c in conns:
             if isinstance(c, BaseException):
                 raise LoadgenError(f"cannot connect to {self.cfg.url}: {c}")
+            c.reused = True
             self.idle.append(c)
 
     async def run(self, schedule: Schedule, requests: Sequence[Prepared], duration_s: float | None = None,
