@@ -120,7 +120,10 @@ def run(
     """Run a sweep and store every point."""
     parsed, points = _load_checked(suite)
     if dry_run:
-        table = Table(title=f"{parsed.name}: {len(points)} points", title_justify="left")
+        title = f"{parsed.name}: {len(points)} points"
+        if parsed.search is not None:
+            title += f" in the search grid; a search tries at most {parsed.search.max_trials}"
+        table = Table(title=title, title_justify="left")
         for column in ("#", "point id", "group", "point"):
             table.add_column(column)
         for p in points:
@@ -150,7 +153,12 @@ def run(
 
     runner = Runner(parsed, suite.read_text(), st, console=err, log_dir=log_dir, progress=progress)
     try:
-        outcome = runner.run(resume_run=resume_target, on_point=report_point)
+        if parsed.search is not None:
+            from harness.search import run_search
+
+            outcome, found = run_search(runner, resume_run=resume_target, on_point=report_point)
+        else:
+            outcome, found = runner.run(resume_run=resume_target, on_point=report_point), None
     except Interrupted as stop:
         err.print(f"[yellow]interrupted[/]: {stop.outcome.ok} points stored in run {stop.outcome.run_id}; "
                   f"continue with: harness run {suite} --resume --run-id {stop.outcome.run_id}")
@@ -159,8 +167,50 @@ def run(
     out.print(f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
               + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
               + (f", {outcome.skipped} already stored" if outcome.skipped else ""))
+    if found is not None:
+        _print_search(parsed, found)
     if outcome.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_search(suite, found) -> None:
+    spec = suite.search
+    best = found.best
+    value = (best.metrics or {}).get(spec.objective) if best else None
+    limits = ", ".join(f"{m} {'≤ ' + str(b.max) if b.max is not None else ''}"
+                       f"{' ' if b.max is not None and b.min is not None else ''}"
+                       f"{'≥ ' + str(b.min) if b.min is not None else ''}" for m, b in spec.constraints.items())
+    goal = f"{spec.direction} {spec.objective}" + (f" subject to {limits}" if limits else "")
+    out.print(f"search: {len(found.trials)} of {found.grid_size} settings tried ({goal})")
+    if best is None or not found.feasible:
+        out.print("[yellow]search: no trial met the constraints[/]"
+                  + (f"; closest: {best.setting} (point {best.point_id})" if best else ""))
+        return
+    out.print(f"[bold green]best[/]: {best.setting} — {spec.objective} = {_fmt(value)} (point {best.point_id}, "
+              f"trial {best.number + 1})", highlight=False)
+
+
+@app.command("env")
+def build_envs(suite: Annotated[Path, typer.Argument(help="suite YAML")]) -> None:
+    """Build (or find) the engine environments a suite names under `env:`, and print their interpreters."""
+    from harness.engine_process import WorkerFailure, worker_python
+
+    parsed, points = _load_checked(suite)
+    seen: set[str] = set()
+    for p in points:
+        if p.engine.env is None:
+            continue
+        key = p.engine.env.model_dump_json()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            python = worker_python(p.engine, log=lambda m: err.print(m, highlight=False))
+        except WorkerFailure as exc:
+            raise fail(str(exc), EXIT_FAILED) from None
+        out.print(f"{', '.join(p.engine.env.requirements)}: {python}", highlight=False, soft_wrap=True)
+    if not seen:
+        out.print(f"{suite}: no engine names an `env:`; nothing to build")
 
 
 @app.command("ls")
