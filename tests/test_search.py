@@ -84,7 +84,10 @@ def test_coordinate_search_respects_max_trials_and_reports_infeasible() -> None:
 
 def test_failed_trials_rank_last() -> None:
     spec = SearchSpec(space=SPACE, max_trials=12, seed=0)
-    result = coordinate_search(SPACE, lambda s: None if s["args.x"] == 8 else _landscape(s["args.x"], s["args.y"]), spec)
+    def evaluate(s: dict) -> dict[str, float] | None:
+        return None if s["args.x"] == 8 else _landscape(s["args.x"], s["args.y"])
+
+    result = coordinate_search(SPACE, evaluate, spec)
     assert result.best.setting["args.x"] != 8 and result.best.metrics is not None
 
 
