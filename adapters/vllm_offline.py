@@ -130,6 +130,9 @@ class VLLMAdapter(InProcessAdapter):
         if engine.quantization != "none":
             kwargs["quantization"] = engine.quantization
         kwargs.setdefault("seed", 0)
+        # Repetitions send the same prompts again: with vLLM's default prefix cache, repetition 2 would measure
+        # cache hits. Off unless the suite asks (sweep it as args.enable_prefix_caching to measure the cache).
+        kwargs.setdefault("enable_prefix_caching", False)
         started = time.monotonic()
         try:
             self._llm = vllm.LLM(model=resolved.path, tokenizer=resolved.tokenizer_path, dtype=engine.dtype,
@@ -205,7 +208,8 @@ class VLLMAdapter(InProcessAdapter):
             "num_gpu_blocks", "num_cpu_blocks", "block_size", "kv_cache_memory_bytes", "kv_cache_size_tokens",
             "kv_cache_max_concurrency", "enable_prefix_caching", "cache_dtype")}
         scheduler = {name: getattr(sched, name, None) for name in (
-            "max_num_seqs", "max_num_batched_tokens", "enable_chunked_prefill", "max_model_len")}
+            "max_num_seqs", "max_num_batched_tokens", "enable_chunked_prefill")}
+        scheduler["max_model_len"] = getattr(config.model_config, "max_model_len", None)
         weights = sum(f.stat().st_size for f in Path(self._resolved.path).glob("*.safetensors"))
         return {
             "adapter": self.name,

@@ -34,8 +34,14 @@ class EnvBuildError(Exception):
     """The environment could not be built; the message is one line (pip's own reason where it gave one)."""
 
 
+def _interpreter_id(python: str) -> str:
+    """One name per interpreter: ``venv/bin/python`` and ``venv/bin/python3`` are the same base interpreter."""
+    return os.path.realpath(shutil.which(python) or python)
+
+
 def env_key(requirements: list[str], uninstall: list[str], base_python: str) -> str:
-    spec = {"requirements": sorted(requirements), "uninstall": sorted(uninstall), "python": base_python,
+    spec = {"requirements": sorted(requirements), "uninstall": sorted(uninstall),
+            "python": _interpreter_id(base_python),
             "builder": BUILDER_VERSION, "worker_deps": list(WORKER_DEPS)}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 

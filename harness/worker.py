@@ -4,7 +4,7 @@ It speaks JSON lines on its original stdout (one reply per request) and reads re
 start it with any interpreter (another virtual environment with other engine pins) and kill it without losing
 anything but the point in flight. Whatever the engine libraries print goes to stderr, which the runner logs.
 
-Requests: ``{"op": "load", "engine": {...}, "clock_origin_ns": int}``,
+Requests: ``{"op": "load", "engine": {...}, "adapter_ref": "module:Class" | null, "clock_origin_ns": int}``,
 ``{"op": "batch", "workload": {...}, "repetition": int, "warmup": bool}``, ``{"op": "exit"}``.
 Replies: ``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``.
 """

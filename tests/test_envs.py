@@ -3,6 +3,7 @@ virtual environment the harness built (where the harness itself is not installed
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ def test_env_key_is_the_spec() -> None:
     assert a == env_key(["a==2", "b==1"], ["x"], "/usr/bin/python3")  # order does not matter
     assert a != env_key(["a==2", "b==1"], [], "/usr/bin/python3")
     assert a != env_key(["a==2", "b==1"], ["x"], "/usr/bin/python3.12")
+    venv = Path(sys.executable).parent  # python and python3 of one venv are one interpreter: one environment
+    if (venv / "python3").exists() and (venv / "python").exists():
+        assert env_key(["a"], [], str(venv / "python")) == env_key(["a"], [], str(venv / "python3"))
     assert env_dir(["a"], [], "p", Path("/c")) == Path("/c/envs") / env_key(["a"], [], "p")
 
 

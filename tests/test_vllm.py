@@ -106,7 +106,7 @@ def test_hf_vs_vllm_in_one_suite(vllm_python: str, env: dict[str, str], tmp_path
 def test_vllm_search(vllm_python: str, env: dict[str, str], tmp_path: Path) -> None:
     store = tmp_path / "r.db"
     path = _suite(tmp_path, "vllm-search.yaml", {"max_trials: 3": "max_trials: 2",
-                                                 "args.max_num_batched_tokens: [64, 512]\n": ""})
+                                                 "    args.max_num_batched_tokens: [64, 512]\n": ""})
     proc = _run(path, store, env, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     st = Store(str(store))
