@@ -239,6 +239,16 @@ class VLLMAdapter(InProcessAdapter):
 
 
 def _first_line(exc: BaseException) -> str:
+    """vLLM's message on one line. Its config checks raise pydantic errors, whose first line only says how many
+    errors there are: name each field and its message instead."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors()]
+            title = str(exc).splitlines()[0]
+            return f"{title}: {'; '.join(parts)}"[:400]
+        except Exception:  # noqa: BLE001 - not a pydantic error after all
+            pass
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return (lines[0] if lines else type(exc).__name__)[:400]
 

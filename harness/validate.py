@@ -51,7 +51,7 @@ def check_suite(suite: Suite) -> list[Point]:
                 except ModelNotAvailable as exc:
                     raise SuiteError(f"{suite.where('engines', i, 'model')}: engines[{i}].model: {exc}") from None
             check_args = getattr(cls, "check_args", None)
-            if check_args is not None and engine.args:
+            if check_args is not None:
                 try:
                     check_args(engine.args, _engine_python(engine))
                 except AdapterError as exc:
