@@ -50,12 +50,6 @@ def check_suite(suite: Suite) -> list[Point]:
                     cls.check_model(model)
                 except ModelNotAvailable as exc:
                     raise SuiteError(f"{suite.where('engines', i, 'model')}: engines[{i}].model: {exc}") from None
-            check_args = getattr(cls, "check_args", None)
-            if check_args is not None:
-                try:
-                    check_args(engine.args, _engine_python(engine))
-                except AdapterError as exc:
-                    raise SuiteError(f"{suite.where('engines', i, 'args')}: engines[{i}].args: {exc}") from None
             for field, known in (("dtype", cls.dtypes), ("quantization", cls.quantizations)):
                 values = getattr(engine, field)
                 for value in values if isinstance(values, list) else [values]:
@@ -64,6 +58,12 @@ def check_suite(suite: Suite) -> list[Point]:
                             f"{suite.where('engines', i, field)}: engines[{i}].{field}: adapter {adapter!r} does not "
                             f"know {value!r}; it knows: {', '.join(known)}"
                         )
+            check_args = getattr(cls, "check_args", None)
+            if check_args is not None:
+                try:
+                    check_args(engine.args, _engine_python(engine))
+                except AdapterError as exc:
+                    raise SuiteError(f"{suite.where('engines', i, 'args')}: engines[{i}].args: {exc}") from None
     try:
         GateConfig.model_validate(suite.gate)
     except ValidationError as exc:
