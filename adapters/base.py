@@ -72,3 +72,34 @@ class InProcessAdapter(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""
+
+
+class ServerAdapter(InProcessAdapter):
+    """An engine reached over HTTP: an OpenAI-compatible server, attached by URL or launched for the group.
+
+    The worker runs the load generator (``harness.serving``) against ``url``; ``load`` starts or checks the server,
+    ``close`` stops what ``load`` started. ``served_model`` is the name requests carry.
+    """
+
+    serving: ClassVar[bool] = True
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:8000`` (``/v1`` is appended by the client)."""
+
+    @property
+    def served_model(self) -> str:
+        return str(self.engine.args.get("served_model_name") or self.engine.model)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Prometheus endpoint scraped before and after each window; None when the server has none."""
+        return self.url.rstrip("/").removesuffix("/v1") + "/metrics"
+
+    def alive(self) -> str | None:
+        """None while the server can take requests, else why not (checked before each window)."""
+        return None
+
+    def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
+        raise Unsupported(f"adapter {self.name!r} is a server: use `workload: {{kind: serving}}`")

@@ -4,12 +4,12 @@
 vllm.entrypoints.openai.api_server`` does. Bound to 127.0.0.1 (``VLLM_HOST_IP`` too: otherwise vLLM's internal
 connection binds a non-loopback address), offline (``HF_HUB_OFFLINE``), KV cache size from ``kv_cache_space_gib``
 on the CPU backend. What was measured with it (startup time, ``/metrics`` names): docs/validation/vllm-cpu.md.
+``/metrics`` deltas per window: ``harness.servermetrics`` (scrape before and after, counters as deltas).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from harness.adapters.vllm_offline import DEFAULT_CPU_KV_GIB, ENV_DEFAULTS, HARNESS_ARGS
@@ -51,44 +51,3 @@ def vllm_server_command(model_dir: str, port: int, args: dict[str, Any], python:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(args.get("kv_cache_space_gib", DEFAULT_CPU_KV_GIB))
     return cmd, env
 
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-# Prometheus suffixes of monotonic series: their change over a window is the window's figure.
-_MONOTONIC = ("_total", "_sum", "_count")
-
-
-def parse_vllm_metrics(text: str) -> dict[str, float]:
-    """``/metrics`` text → ``{name: value}`` for vLLM's series, summed over label sets (engines, models).
-
-    Histogram buckets and the client library's ``_created`` timestamps are left out; ``_sum``/``_count`` stay.
-    """
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line.startswith("vllm:"):
-            continue
-        match = _SAMPLE.match(line)
-        if match is None:
-            continue
-        name, value = match.group(1), match.group(3)
-        if name.endswith(("_bucket", "_created")):
-            continue
-        try:
-            values[name] = values.get(name, 0.0) + float(value)
-        except ValueError:
-            continue
-    return values
-
-
-def vllm_metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """What happened between two scrapes: counters and histogram sums/counts as differences, gauges as the value
-    after. Keys are made store-friendly (``vllm:generation_tokens_total`` → ``vllm_generation_tokens_total``)."""
-    from harness.metrics import counter_delta
-
-    out: dict[str, float] = {}
-    for name, value in after.items():
-        key = name.replace(":", "_")
-        if name.endswith(_MONOTONIC):
-            out[key] = counter_delta(before.get(name, 0.0), value)
-        else:
-            out[key] = value
-    return out

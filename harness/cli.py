@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.store import DEFAULT_STORE, StoreError
-from harness.suite import SuiteError, load_suite
+from harness.suite import ArgSearchSpec, SuiteError, load_suite
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark LLM inference: run sweeps, store results, gate regressions, build reports.")
@@ -123,7 +123,7 @@ def run(
     parsed, points = _load_checked(suite)
     if dry_run:
         title = f"{parsed.name}: {len(points)} points"
-        if parsed.search is not None:
+        if isinstance(parsed.search, ArgSearchSpec):
             title += f" in the search grid; a search tries at most {parsed.search.max_trials}"
         table = Table(title=title, title_justify="left")
         for column in ("#", "point id", "group", "point"):
@@ -136,6 +136,12 @@ def run(
     from harness.results import load_points
     from harness.runner import Interrupted, Runner
     from harness.suite import suite_hash
+    from harness.validate import preflight
+
+    try:
+        preflight(parsed, points)
+    except SuiteError as exc:
+        raise fail(str(exc)) from None
 
     st = _open_store(store)
     resume_target = None
@@ -155,7 +161,7 @@ def run(
 
     runner = Runner(parsed, suite.read_text(), st, console=err, log_dir=log_dir, progress=progress)
     try:
-        if parsed.search is not None:
+        if isinstance(parsed.search, ArgSearchSpec):
             from harness.search import run_search
 
             outcome, found = run_search(runner, resume_run=resume_target, on_point=report_point)
@@ -413,6 +419,38 @@ def compare(
             cells.append(text)
         table.add_row(point, metric, *cells)
     out.print(table)
+
+
+@app.command()
+def report(
+    runs: Annotated[list[str] | None, typer.Argument(help="run ids, prefixes, tags or bundle files (default: the "
+                                                          "latest run); with several, the first is the reference")]
+    = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] \
+    = Path("reports/report.html"),
+    title: Annotated[str | None, typer.Option(help="page title")] = None,
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Write one self-contained HTML dashboard (plotly embedded; opens offline) of one run, or a comparison."""
+    from harness.report import ReportError, write_report
+    from harness.runref import open_run
+
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise fail(f"--output: {str(output)!r} must end in .html")
+    st = _open_store(store)
+    try:
+        if not runs:
+            stored = st.runs()
+            if not stored:
+                raise fail(f"no runs in {st.url}: run a suite first (harness run SUITE)")
+            runs = [stored[-1]["run_id"]]
+        opened = [open_run(st, ref) for ref in runs]
+        path = write_report(opened, output, title)
+    except (StoreError, ReportError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"--output: cannot write {str(output)!r}: {exc.strerror or exc}") from None
+    out.print(f"{path} ({path.stat().st_size / 2**20:.2f} MiB): " + ", ".join(r for _, r in opened))
 
 
 def pd_notna(value) -> bool:

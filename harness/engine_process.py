@@ -75,7 +75,7 @@ class EngineProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            env=worker_env(engine, python),
+            env={**worker_env(engine, python), "HARNESS_LOG_PATH": str(log_path)},  # launched servers log beside it
             start_new_session=True,  # its own process group: a kill takes its children too
         )
         self._replies: queue.Queue[str | None] = queue.Queue()

@@ -23,7 +23,7 @@ from harness.registry import adapter_ref
 from harness.samplers import sampler_class
 from harness.samplers.base import Sampler
 from harness.store import AGGREGATE, PointResult, Store
-from harness.suite import Point, Suite, expand, suite_hash
+from harness.suite import Point, SearchSpec, Suite, expand, suite_hash
 
 
 @dataclass
@@ -67,6 +67,7 @@ class Runner:
         self.slo = WindowSLO(**suite.slo.model_dump())
         self._sampler_warned: set[str] = set()
         self.clock: RunClock | None = None  # one clock per run, shared by every batch of points (search trials)
+        self.searches: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------ samplers
 
@@ -114,9 +115,11 @@ class Runner:
             records = [RequestRecord.model_validate(r) for r in reply["records"]]
             result.requests += [(rep, r) for r in records]
             result.timelines += [(rep, tl) for tl in timelines]
-            figures: dict[str, float | None] = dict(window_metrics(records, self.slo))
+            figures: dict[str, float | None] = dict(
+                window_metrics(records, self.slo, offline_batches=point.workload.kind != "serving"))
             figures.update(timeline_figures(timelines))
             figures.update(reply.get("memory", {}))
+            figures.update(reply.get("figures", {}))  # serving: offered rate, server-side metric deltas
             if (describe or {}).get("weights_bytes"):
                 figures["weights_bytes"] = float(describe["weights_bytes"])  # type: ignore[index]
             figures.update((describe or {}).get("fidelity", {}))
@@ -152,6 +155,56 @@ class Runner:
             "axes": point.axes, "config": point.model_dump(mode="json"), "status": status, "error": error,
             "describe": describe, "started_ns": started_ns, "finished_ns": finished_ns,
         }
+
+    # ------------------------------------------------------------ serving searches
+
+    def _search(self, template: Point, worker: EngineProcess, clock: RunClock, run_id: str,
+                describe: dict[str, Any] | None, outcome: RunOutcome,
+                on_point: Callable[[Point, str, str], None] | None) -> None:
+        """A rate sweep or SLO search (harness.sweep): each trial is measured and stored as its own point."""
+        from harness.suite import stable_hash
+        from harness.sweep import rate_sweep, slo_search
+
+        spec = self.suite.search
+        assert spec is not None
+        count = itertools.count()
+
+        def trial(label: str, arrival: str, rate: float | None, concurrency: int | None) -> dict[str, float | None]:
+            workload = template.workload.model_copy(update={"arrival": arrival, "rate": rate,
+                                                            "concurrency": concurrency})
+            k = next(count)
+            point = template.model_copy(update={
+                "workload": workload, "index": template.index * 1000 + k,
+                "axes": {**template.axes, "search": spec.mode, "trial": k, "rate": rate, "concurrency": concurrency},
+                "point_id": stable_hash({"template": template.point_id, "search": spec.model_dump(), "trial": k,
+                                         "workload": workload.model_dump()}),
+            })
+            result = PointResult(point.point_id)
+            started = clock.now_ns()
+            status, error, extra = "ok", None, {}
+            try:
+                extra = self._run_point(point, worker, clock, time.monotonic() + point.timeout_s, result, describe)
+            except WorkerFailure as exc:
+                status, error, result = "failed", str(exc), PointResult(point.point_id)
+            self.store.write_point(run_id, self._point_row(point, status, error, {**(describe or {}), **extra},
+                                                           started, clock.now_ns()), result)
+            if status == "ok":
+                outcome.ok += 1
+            else:
+                outcome.failed += 1
+                outcome.failures.append((point.label(), error or ""))
+            if on_point:
+                on_point(point, status, error or "")
+            return {m: v[0] for m, v in ((s[1], s[2:]) for s in result.summaries if s[0] == AGGREGATE)}
+
+        arrival = template.workload.arrival if template.workload.arrival != "concurrency" else "constant"
+        found = (slo_search(spec, arrival, self.slo, trial) if spec.mode == "slo"
+                 else rate_sweep(spec, arrival, trial))
+        what = "largest rate meeting the SLO" if spec.mode == "slo" else "largest unsaturated rate"
+        rate = f"{found.rate_req_s:.4g} req/s" if found.rate_req_s is not None else "none"
+        self.console.print(f"{template.label() or 'search'}: {what}: {rate} ({found.note})", highlight=False)
+        self.searches.append({"point": template.point_id, "mode": spec.mode, "rate_req_s": found.rate_req_s,
+                              "note": found.note, "trials": found.trials})
 
     # ------------------------------------------------------------ the sweep
 
@@ -233,6 +286,10 @@ class Runner:
                                 except WorkerFailure as exc:
                                     load_error = WorkerFailure(f"engine load failed: {exc}")
                                     raise load_error from None
+                            if isinstance(self.suite.search, SearchSpec) and point.workload.kind == "serving":
+                                self._search(point, worker, clock, run_id, describe, outcome, on_point)
+                                progress.advance(task)
+                                continue
                             extra = self._run_point(point, worker, clock, deadline, result, describe)
                         except WorkerFailure as exc:
                             status = "skipped" if isinstance(exc, WorkerSkip) else "failed"

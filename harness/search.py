@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.suite import AXIS_PATHS, Point, SearchSpec, Suite, SuiteError, _did_you_mean, expand
+from harness.suite import AXIS_PATHS, ArgSearchSpec, Point, Suite, SuiteError, _did_you_mean, expand
 
 Setting = dict[str, Any]
 Metrics = dict[str, float | None]
@@ -39,12 +39,12 @@ def known_metrics() -> set[str]:
 
 
 def _with_values(suite: Suite, values: dict[str, Any]) -> Suite:
-    data = suite.model_dump()
-    data["search"] = None
-    engine, workload = data["engines"][0], data["workload"]
+    data = suite.model_dump(exclude_unset=True)  # only what was written: defaults come back on validation
+    data.pop("search", None)
+    engine, workload = data["engines"][0], data.setdefault("workload", {})
     for axis, value in values.items():
         if axis.startswith("args."):
-            engine["args"][axis[5:]] = value
+            engine.setdefault("args", {})[axis[5:]] = value
         else:
             section, name = AXIS_PATHS[axis]
             (engine if section == "engine" else workload)[name] = value
@@ -92,7 +92,7 @@ def check_search(suite: Suite) -> None:
 # ---------------------------------------------------------------- scoring and the strategy
 
 
-def violation(metrics: Metrics | None, spec: SearchSpec) -> float:
+def violation(metrics: Metrics | None, spec: ArgSearchSpec) -> float:
     """How far a trial is from meeting the constraints: Σ relative excess; 0 when met, inf when it failed."""
     if metrics is None:
         return math.inf
@@ -108,7 +108,7 @@ def violation(metrics: Metrics | None, spec: SearchSpec) -> float:
     return total
 
 
-def rank_key(metrics: Metrics | None, spec: SearchSpec) -> tuple[float, float]:
+def rank_key(metrics: Metrics | None, spec: ArgSearchSpec) -> tuple[float, float]:
     """Smaller is better: feasible trials by objective; infeasible ones after them, by how far they miss."""
     v = violation(metrics, spec)
     objective = None if metrics is None else metrics.get(spec.objective)
@@ -133,7 +133,7 @@ class SearchResult:
     grid_size: int = 0
 
 
-def coordinate_search(space: dict[str, list[Any]], evaluate: Callable[[Setting], Metrics | None], spec: SearchSpec,
+def coordinate_search(space: dict[str, list[Any]], evaluate: Callable[[Setting], Metrics | None], spec: ArgSearchSpec,
                       ) -> SearchResult:
     """Seeded coordinate search over the grid ``space``, at most ``spec.max_trials`` evaluations."""
     rng = random.Random(spec.seed)

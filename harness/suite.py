@@ -12,7 +12,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -61,20 +61,82 @@ class EngineSpec(_Strict):
         return self
 
 
+SERVING_ONLY = ("api", "arrival", "rate", "concurrency", "num_requests", "burst_size", "duration_s", "trace",
+                "request_timeout_s", "warm_connections")
+ARRIVAL_NAMES = ("concurrency", "constant", "poisson", "burst", "trace")
+
+
 class WorkloadSpec(_Strict):
+    kind: Literal["offline_batch", "serving"] = "offline_batch"
     input_tokens: int | list[int] = 128
     output_tokens: int | list[int] = 32
     batch_size: int | list[int] = 1
     num_batches: int | list[int] = 1
     seed: int = 0
+    # serving (kind: serving): an OpenAI-compatible server under load from harness.loadgen
+    api: Literal["completions", "chat"] | list[Literal["completions", "chat"]] = "completions"
+    arrival: str | list[str] = "constant"
+    rate: float | list[float] | None = Field(default=None, description="requests/s of open-loop arrivals")
+    concurrency: int | list[int] | None = Field(default=None, description="users of closed-loop arrivals")
+    num_requests: int | list[int] = 100
+    burst_size: int = Field(default=8, ge=1)
+    duration_s: float | None = Field(default=None, gt=0, description="bound: no request scheduled after it")
+    trace: str | None = Field(default=None, description="JSONL trace for arrival: trace")
+    request_timeout_s: float = Field(default=60.0, gt=0)
+    warm_connections: int = Field(default=8, ge=0)
 
-    @field_validator("input_tokens", "output_tokens", "batch_size", "num_batches")
+    @field_validator("input_tokens", "output_tokens", "batch_size", "num_batches", "num_requests", "concurrency")
     @classmethod
-    def _positive(cls, value: int | list[int]) -> int | list[int]:
+    def _positive(cls, value: int | list[int] | None) -> int | list[int] | None:
         for item in _listify(value):
-            if item < 1:
+            if item is not None and item < 1:
                 raise ValueError(f"must be >= 1, got {item}")
         return value
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_positive(cls, value: float | list[float] | None) -> float | list[float] | None:
+        for item in _listify(value):
+            if item is not None and item <= 0:
+                raise ValueError(f"must be > 0 requests/s, got {item}")
+        return value
+
+    @field_validator("arrival")
+    @classmethod
+    def _arrival_known(cls, value: str | list[str]) -> str | list[str]:
+        for item in _listify(value):
+            if item not in ARRIVAL_NAMES:
+                raise ValueError(f"unknown arrival {item!r}{_did_you_mean(item, ARRIVAL_NAMES)}; known: "
+                                 f"{', '.join(ARRIVAL_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> WorkloadSpec:
+        if self.kind == "offline_batch":
+            set_fields = [f for f in SERVING_ONLY if f in self.model_fields_set]
+            if set_fields:
+                raise ValueError(f"{set_fields[0]} is a serving field: add `kind: serving`")
+            return self
+        arrivals = _listify(self.arrival)
+        if "concurrency" in arrivals and self.concurrency is None:
+            raise ValueError("arrival concurrency needs `concurrency` (closed-loop users)")
+        if "trace" in arrivals and not self.trace:
+            raise ValueError("arrival trace needs `trace: FILE.jsonl`")
+        return self
+
+
+class SearchSpec(_Strict):
+    """A serving search over request rates; every trial is stored as a point (``harness.sweep``)."""
+
+    mode: Literal["rate_sweep", "slo"]
+    rates: int = Field(default=5, ge=1, le=50, description="rate_sweep: rates between synchronous and max")
+    max_trials: int = Field(default=8, ge=2, le=50, description="slo: bisection trials at most")
+    rate_min: float | None = Field(default=None, gt=0, description="slo: lower bracket (default: synchronous rate)")
+    rate_max: float | None = Field(default=None, gt=0, description="slo: upper bracket (default: max throughput)")
+    tolerance_pct: float = Field(default=5.0, gt=0, description="slo: stop when the bracket is this narrow")
+    max_concurrency: int = Field(default=64, ge=1, description="users of the max-throughput trial")
+    saturation_pct: float = Field(default=90.0, gt=0, le=100,
+                                  description="a rate is saturated when achieved < this % of offered")
 
 
 class SLOSpec(_Strict):
@@ -96,9 +158,10 @@ class Bound(_Strict):
     min: float | None = None
 
 
-class SearchSpec(_Strict):
+class ArgSearchSpec(_Strict):
     """Find the best engine setting for a goal with a bounded number of trials (harness/search.py)."""
 
+    mode: Literal["args"] = "args"
     objective: str = Field(default="output_throughput_tok_s", description="a stored metric, e.g. ttft_ms_p99")
     direction: Literal["maximize", "minimize"] = "maximize"
     constraints: dict[str, Bound] = Field(default_factory=dict, description="e.g. {tpot_ms_p99: {max: 50}}")
@@ -136,7 +199,9 @@ class Suite(_Strict):
     idle_s: float = Field(default=1.0, ge=0, description="idle power measured before each point (energy samplers)")
     fidelity: bool = Field(default=False, description="KL/top-1/perplexity against float32 on a fixed text")
     gate: dict[str, Any] = Field(default_factory=dict)
-    search: SearchSpec | None = Field(default=None, description="search the space instead of sweeping it all")
+    search: Annotated[SearchSpec | ArgSearchSpec, Field(discriminator="mode")] | None = Field(
+        default=None, description="serving: rate sweep or SLO search (mode rate_sweep|slo); any engine: engine-"
+        "argument search (mode args)")
 
     # where each key was written, for errors found after parsing (unknown adapter, quantization, sampler)
     _source: str = PrivateAttr(default="<suite>")
@@ -169,6 +234,14 @@ class Suite(_Strict):
             for axis in rule:
                 if axis not in AXIS_PATHS and not axis.startswith("args."):
                     raise ValueError(f"exclude: unknown axis {axis!r}{_did_you_mean(axis, AXIS_PATHS)}")
+        serving_search = isinstance(self.search, SearchSpec)
+        if serving_search and self.workload.kind != "serving":
+            raise ValueError(f"search: mode {self.search.mode} needs `workload.kind: serving` "  # type: ignore[union-attr]
+                             "(engine arguments are searched with mode: args)")
+        if self.workload.kind == "serving" and not serving_search:
+            arrivals = _listify(self.workload.arrival)
+            if any(a in ("constant", "poisson", "burst") for a in arrivals) and self.workload.rate is None:
+                raise ValueError("workload.rate: required for constant/poisson/burst arrivals (or add `search:`)")
         return self
 
 
@@ -176,7 +249,10 @@ class Suite(_Strict):
 AXIS_PATHS: dict[str, tuple[str, str]] = {
     **{f: ("engine", f) for f in ("adapter", "model", "dtype", "quantization", "device", "threads", "visible_gpus")},
     **{f: ("workload", f) for f in ("input_tokens", "output_tokens", "batch_size", "num_batches")},
+    **{f: ("workload", f) for f in ("api", "arrival", "rate", "concurrency", "num_requests")},
 }
+OFFLINE_AXES = ("input_tokens", "output_tokens", "batch_size", "num_batches")
+SERVING_AXES = ("input_tokens", "output_tokens", "api", "arrival", "rate", "concurrency", "num_requests")
 
 
 class EngineConfig(_Strict):
@@ -210,13 +286,32 @@ class WorkloadConfig(_Strict):
     seed: int
 
 
+class ServingWorkloadConfig(_Strict):
+    """One serving point: an arrival pattern against a server (``rate`` None when it comes from a search)."""
+
+    kind: Literal["serving"] = "serving"
+    input_tokens: int
+    output_tokens: int
+    api: Literal["completions", "chat"]
+    arrival: str
+    rate: float | None
+    concurrency: int | None
+    num_requests: int
+    burst_size: int
+    duration_s: float | None
+    trace: str | None
+    request_timeout_s: float
+    warm_connections: int
+    seed: int
+
+
 class Point(_Strict):
     """One sweep point: what is measured, `repetitions` times after `warmup` unmeasured batches."""
 
     point_id: str
     index: int
     engine: EngineConfig
-    workload: WorkloadConfig
+    workload: WorkloadConfig | ServingWorkloadConfig = Field(discriminator="kind")
     repetitions: int
     warmup: int
     timeout_s: float
@@ -331,7 +426,10 @@ def load_suite(path: str | Path) -> Suite:
 
 def _axes_of(engine: EngineSpec, workload: WorkloadSpec) -> dict[str, list[Any]]:
     axes: dict[str, list[Any]] = {}
+    shown = SERVING_AXES if workload.kind == "serving" else OFFLINE_AXES
     for name, (section, field) in AXIS_PATHS.items():
+        if section == "workload" and name not in shown:
+            continue
         value = getattr(engine if section == "engine" else workload, field)
         axes[name] = _listify(value)
     for key, value in engine.args.items():
@@ -381,9 +479,15 @@ def expand(suite: Suite) -> list[Point]:
                 python=engine.python,
                 env=engine.env,
             )
-            workload_cfg = WorkloadConfig(
-                **{f: values[f] for f, (s, _) in AXIS_PATHS.items() if s == "workload"}, seed=suite.workload.seed
-            )
+            workload_cfg: WorkloadConfig | ServingWorkloadConfig
+            if suite.workload.kind == "serving":
+                w = suite.workload
+                workload_cfg = ServingWorkloadConfig(
+                    **{f: values[f] for f in SERVING_AXES}, burst_size=w.burst_size, duration_s=w.duration_s,
+                    trace=w.trace, request_timeout_s=w.request_timeout_s, warm_connections=w.warm_connections,
+                    seed=w.seed)
+            else:
+                workload_cfg = WorkloadConfig(**{f: values[f] for f in OFFLINE_AXES}, seed=suite.workload.seed)
             identity = {
                 "engine": engine_cfg.identity(),
                 "workload": workload_cfg.model_dump(),

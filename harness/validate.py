@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -11,7 +12,7 @@ from harness.gate import GateConfig
 from harness.models.resolve import ModelNotAvailable
 from harness.registry import UnknownAdapter, adapter_class
 from harness.samplers import SAMPLERS
-from harness.suite import EngineSpec, Point, Suite, SuiteError, _did_you_mean, expand
+from harness.suite import ArgSearchSpec, EngineSpec, Point, Suite, SuiteError, _did_you_mean, expand
 
 
 def _engine_python(engine: EngineSpec) -> str | None:
@@ -29,7 +30,7 @@ def check_suite(suite: Suite) -> list[Point]:
 
     A suite with ``search:`` is checked over its whole grid (every setting the search may try) and returns it.
     """
-    if suite.search is not None:
+    if isinstance(suite.search, ArgSearchSpec):
         from harness.search import check_search, grid_suite
 
         check_search(suite)
@@ -58,19 +59,45 @@ def check_suite(suite: Suite) -> list[Point]:
                             f"{suite.where('engines', i, field)}: engines[{i}].{field}: adapter {adapter!r} does not "
                             f"know {value!r}; it knows: {', '.join(known)}"
                         )
+            if suite.workload.kind == "serving" and not getattr(cls, "serving", False):
+                raise SuiteError(f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {adapter!r} runs "
+                                 "in-process; a serving workload needs a server adapter (openai, fake-server, "
+                                 "llama-cpp-server, transformers-serve, vllm-server)")
             check_args = getattr(cls, "check_args", None)
             if check_args is not None:
                 try:
                     check_args(engine.args, _engine_python(engine))
                 except AdapterError as exc:
                     raise SuiteError(f"{suite.where('engines', i, 'args')}: engines[{i}].args: {exc}") from None
+        if engine.adapter == "openai" and not engine.args.get("url"):
+            raise SuiteError(f"{suite.where('engines', i, 'args')}: engines[{i}].args.url: required by adapter "
+                             "openai (the server's base URL, e.g. http://127.0.0.1:8000)")
     try:
         GateConfig.model_validate(suite.gate)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise SuiteError(f"{suite.where('gate')}: gate.{where}: {first['msg']}") from None
+    if suite.workload.trace and not Path(suite.workload.trace).is_file():
+        raise SuiteError(f"{suite.where('workload', 'trace')}: workload.trace: file not found: {suite.workload.trace}")
     points = expand(suite)
     if not points:
         raise SuiteError(f"{suite.where('exclude')}: the sweep is empty (every combination is excluded)")
     return points
+
+
+def preflight(suite: Suite, points: list[Point]) -> None:
+    """Before anything runs: servers the suite attaches to by URL must accept a connection within their connect
+    timeout (an unreachable URL is bad input, not a failed point)."""
+    from harness.loadgen import LoadgenError, probe
+
+    seen: set[str] = set()
+    for p in points:
+        url = p.engine.args.get("url") if p.engine.adapter == "openai" else None
+        if not url or url in seen:
+            continue
+        seen.add(url)
+        try:
+            probe(str(url), float(p.engine.args.get("connect_timeout_s", 5.0)))
+        except LoadgenError as exc:
+            raise SuiteError(f"{suite.where('engines')}: engines.args.url: {exc}") from None

@@ -92,6 +92,8 @@ class Worker:
         from harness.suite import WorkloadConfig
         from harness.workload.prompts import synthetic_prompts
 
+        if msg["workload"].get("kind") == "serving":
+            return self.serving(msg)
         workload = WorkloadConfig.model_validate(msg["workload"])
         records = []
         for b in range(workload.num_batches):
@@ -104,6 +106,19 @@ class Worker:
                 record.batch_index = b
                 records.append(record.model_dump())
         return {"ok": True, "records": records, "memory": self.adapter.memory()}
+
+    def serving(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from harness.adapters.base import ServerAdapter, Unsupported
+        from harness.serving import serving_window
+        from harness.suite import ServingWorkloadConfig
+
+        if not isinstance(self.adapter, ServerAdapter):
+            raise Unsupported(f"adapter {self.adapter.name!r} runs in-process: serving workloads need a server "
+                              "adapter (openai, llama-cpp-server, transformers-serve, vllm-server, fake-server)")
+        workload = ServingWorkloadConfig.model_validate(msg["workload"])
+        reply = serving_window(self.adapter, workload, self.clock.origin_ns, bool(msg.get("warmup")),
+                               int(msg.get("repetition", 0)))
+        return {"ok": True, **reply, "memory": {}}
 
     def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
         op = msg.get("op")

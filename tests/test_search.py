@@ -11,11 +11,11 @@ import pytest
 
 from harness.search import coordinate_search, rank_key, violation
 from harness.store import Store
-from harness.suite import SearchSpec, SuiteError, parse_suite
+from harness.suite import ArgSearchSpec, SuiteError, parse_suite
 from harness.validate import check_suite
 from tests.conftest import run_cli
 
-SPEC = SearchSpec(objective="output_throughput_tok_s", constraints={"tpot_ms_p99": {"max": 50}},
+SPEC = ArgSearchSpec(objective="output_throughput_tok_s", constraints={"tpot_ms_p99": {"max": 50}},
                   space={"args.a": [1]}, max_trials=100)
 
 
@@ -25,7 +25,7 @@ def test_violation_and_rank_by_hand() -> None:
     assert violation({"tpot_ms_p99": 50.0, "output_throughput_tok_s": 9.0}, SPEC) == 0
     assert violation(None, SPEC) == math.inf  # a failed trial
     assert violation({"output_throughput_tok_s": 9.0}, SPEC) == math.inf  # the constrained metric is missing
-    both = SearchSpec(constraints={"ttft_ms_p50": {"min": 10, "max": 20}}, space={"args.a": [1]})
+    both = ArgSearchSpec(constraints={"ttft_ms_p50": {"min": 10, "max": 20}}, space={"args.a": [1]})
     assert violation({"ttft_ms_p50": 5.0}, both) == pytest.approx(0.5)  # (10 - 5) / 10
     feasible_fast, feasible_slow = {"tpot_ms_p99": 40.0, "output_throughput_tok_s": 100.0}, \
         {"tpot_ms_p99": 10.0, "output_throughput_tok_s": 50.0}
@@ -33,7 +33,7 @@ def test_violation_and_rank_by_hand() -> None:
                                                                           "output_throughput_tok_s": 999.0}
     ordered = sorted([far, None, feasible_slow, near, feasible_fast], key=lambda m: rank_key(m, SPEC))
     assert ordered == [feasible_fast, feasible_slow, near, far, None]
-    minimize = SearchSpec(objective="ttft_ms_p50", direction="minimize", space={"args.a": [1]})
+    minimize = ArgSearchSpec(objective="ttft_ms_p50", direction="minimize", space={"args.a": [1]})
     assert rank_key({"ttft_ms_p50": 3.0}, minimize) < rank_key({"ttft_ms_p50": 4.0}, minimize)
 
 
@@ -47,7 +47,7 @@ def _landscape(x: int, y: int) -> dict[str, float]:
 SPACE = {"args.x": [1, 2, 4, 8], "args.y": [1, 2, 3]}
 
 
-def _true_best(spec: SearchSpec) -> tuple[int, int]:
+def _true_best(spec: ArgSearchSpec) -> tuple[int, int]:
     feasible = [(x, y) for x, y in itertools.product(SPACE["args.x"], SPACE["args.y"])
                 if violation(_landscape(x, y), spec) == 0]
     return max(feasible, key=lambda s: _landscape(*s)["output_throughput_tok_s"])
@@ -55,7 +55,7 @@ def _true_best(spec: SearchSpec) -> tuple[int, int]:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_coordinate_search_finds_the_constrained_best(seed: int) -> None:
-    spec = SearchSpec(constraints={"tpot_ms_p99": {"max": 50}}, space=SPACE, max_trials=12, seed=seed)
+    spec = ArgSearchSpec(constraints={"tpot_ms_p99": {"max": 50}}, space=SPACE, max_trials=12, seed=seed)
     calls: list[dict] = []
 
     def evaluate(setting: dict) -> dict[str, float]:
@@ -74,7 +74,7 @@ def test_coordinate_search_finds_the_constrained_best(seed: int) -> None:
 
 
 def test_coordinate_search_respects_max_trials_and_reports_infeasible() -> None:
-    spec = SearchSpec(constraints={"tpot_ms_p99": {"max": 1}}, space=SPACE, max_trials=3, seed=1)
+    spec = ArgSearchSpec(constraints={"tpot_ms_p99": {"max": 1}}, space=SPACE, max_trials=3, seed=1)
     result = coordinate_search(SPACE, lambda s: _landscape(s["args.x"], s["args.y"]), spec)
     assert len(result.trials) == 3
     assert not result.feasible
@@ -83,7 +83,7 @@ def test_coordinate_search_respects_max_trials_and_reports_infeasible() -> None:
 
 
 def test_failed_trials_rank_last() -> None:
-    spec = SearchSpec(space=SPACE, max_trials=12, seed=0)
+    spec = ArgSearchSpec(space=SPACE, max_trials=12, seed=0)
     def evaluate(s: dict) -> dict[str, float] | None:
         return None if s["args.x"] == 8 else _landscape(s["args.x"], s["args.y"])
 
@@ -102,6 +102,7 @@ repetitions: 1
 warmup: 0
 samplers: []
 search:
+  mode: args
   objective: output_throughput_tok_s
   constraints: {tpot_ms_p99: {max: 6}}
   space: {args.step_ms: [1, 8, 3], batch_size: [1, 4]}

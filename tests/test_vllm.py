@@ -155,14 +155,10 @@ def _free_port() -> int:
 
 
 def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> None:
-    from harness.adapters.vllm_server import (
-        SERVED_MODEL_NAME,
-        parse_vllm_metrics,
-        vllm_metrics_delta,
-        vllm_server_command,
-    )
+    from harness.adapters.vllm_server import SERVED_MODEL_NAME, vllm_server_command
 
     from harness.models.embedded import ensure_tiny_llama
+    from harness.servermetrics import deltas, scrape
 
     port = _free_port()
     model_dir = str(ensure_tiny_llama())
@@ -183,7 +179,7 @@ def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> Non
                 time.sleep(0.5)
         else:
             pytest.fail("vLLM server did not become healthy in 300 s")
-        before = parse_vllm_metrics(urllib.request.urlopen(base + "/metrics", timeout=10).read().decode())
+        before = scrape(base + "/metrics")
         body = json.dumps({"model": SERVED_MODEL_NAME, "prompt": [10, 11, 12, 13, 14, 15], "max_tokens": 8,
                            "min_tokens": 8, "ignore_eos": True, "stream": True,
                            "stream_options": {"include_usage": True}}).encode()
@@ -198,10 +194,9 @@ def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> Non
         assert events[-1]["usage"]["completion_tokens"] == 8 and events[-1]["usage"]["prompt_tokens"] == 6
         assert sum(1 for e in events if e.get("choices")) >= 8  # streamed, token by token
         metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
-        delta = vllm_metrics_delta(before, parse_vllm_metrics(metrics))
-        assert delta["vllm_generation_tokens_total"] == 8 and delta["vllm_prompt_tokens_total"] == 6
-        assert delta["vllm_request_success_total"] == 1 and delta["vllm_time_to_first_token_seconds_count"] == 1
-        assert delta["vllm_inter_token_latency_seconds_count"] == 7  # 8 tokens, 7 gaps
+        delta = deltas(before, scrape(base + "/metrics"))  # what the serving path stores per point
+        assert delta["server_vllm_generation_tokens_delta"] == 8, sorted(delta)
+        assert delta["server_vllm_prompt_tokens_delta"] == 6 and delta["server_vllm_request_success_delta"] == 1
         for name in ("vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
                      "vllm:num_requests_running", "vllm:kv_cache_usage_perc", "vllm:generation_tokens"):
             assert name in metrics, name

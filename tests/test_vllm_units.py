@@ -1,11 +1,11 @@
-"""The vLLM pieces that need no vLLM: the server command line, /metrics parsing and deltas, validation-time checks."""
+"""The vLLM pieces that need no vLLM: the server command line and validation-time checks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from harness.adapters.vllm_server import parse_vllm_metrics, vllm_metrics_delta, vllm_server_command
+from harness.adapters.vllm_server import vllm_server_command
 
 from tests.conftest import ROOT, run_cli
 
@@ -24,38 +24,6 @@ def test_server_command() -> None:
                    "VLLM_CPU_KVCACHE_SPACE": "2"}
     _, gpu_env = vllm_server_command("/m", 1, {"enable_prefix_caching": True}, "p", device="cuda")
     assert "VLLM_CPU_KVCACHE_SPACE" not in gpu_env
-
-
-SCRAPE_1 = """\
-# HELP vllm:generation_tokens_total Number of generation tokens processed.
-# TYPE vllm:generation_tokens_total counter
-vllm:generation_tokens_total{engine="0",model_name="harness-model"} 8.0
-vllm:generation_tokens_total{engine="1",model_name="harness-model"} 2.0
-vllm:generation_tokens_created{engine="0",model_name="harness-model"} 1.7e+09
-vllm:num_requests_running{engine="0",model_name="harness-model"} 3.0
-vllm:time_to_first_token_seconds_bucket{engine="0",le="0.001",model_name="harness-model"} 0.0
-vllm:time_to_first_token_seconds_sum{engine="0",model_name="harness-model"} 0.25
-vllm:time_to_first_token_seconds_count{engine="0",model_name="harness-model"} 2.0
-python_gc_objects_collected_total{generation="0"} 123.0
-"""
-SCRAPE_2 = """\
-vllm:generation_tokens_total{engine="0",model_name="harness-model"} 20.0
-vllm:generation_tokens_total{engine="1",model_name="harness-model"} 2.0
-vllm:num_requests_running{engine="0",model_name="harness-model"} 1.0
-vllm:time_to_first_token_seconds_sum{engine="0",model_name="harness-model"} 0.75
-vllm:time_to_first_token_seconds_count{engine="0",model_name="harness-model"} 4.0
-"""
-
-
-def test_metrics_parse_and_delta_by_hand() -> None:
-    first = parse_vllm_metrics(SCRAPE_1)
-    # summed over label sets (8 + 2); buckets, _created and non-vLLM series left out
-    assert first == {"vllm:generation_tokens_total": 10.0, "vllm:num_requests_running": 3.0,
-                     "vllm:time_to_first_token_seconds_sum": 0.25, "vllm:time_to_first_token_seconds_count": 2.0}
-    delta = vllm_metrics_delta(first, parse_vllm_metrics(SCRAPE_2))
-    # counters: 22 - 10 = 12; histogram sum 0.75 - 0.25 = 0.5 over 4 - 2 = 2 requests; gauge: the value after
-    assert delta == {"vllm_generation_tokens_total": 12.0, "vllm_num_requests_running": 1.0,
-                     "vllm_time_to_first_token_seconds_sum": 0.5, "vllm_time_to_first_token_seconds_count": 2.0}
 
 
 @pytest.fixture

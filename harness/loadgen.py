@@ -1,0 +1,588 @@
+"""The load generator: an async OpenAI-compatible streaming client that sends requests on their schedule.
+
+One process, one event loop (uvloop when installed), HTTP/1.1 keep-alive connections over a raw asyncio protocol with
+httptools parsing: measured faster than aiohttp's client for many short streams (benchmarks/loadgen_capacity.py).
+
+Timing follows METRICS.md: every request has a scheduled time fixed before the window starts (open loop) and TTFT and
+E2E are measured from it, so a late client cannot hide server queueing; ``t_send`` is stamped when the request's
+bytes are handed to the socket. Token-bearing chunks are stamped when their bytes arrive (one clock read per socket
+read). Waits shorter than ``SPIN_NS`` are spent polling the loop, because epoll rounds timeouts up to whole
+milliseconds, which alone would make every request up to 1 ms late.
+
+SSE parsing survives what real servers do: a role-only or empty first chunk (not a token), a usage-only final chunk
+(``choices: []``), no ``[DONE]``, several tokens in one chunk, CRLF separators, an error event mid-stream (the
+request fails with the server's message), a connection cut mid-stream, a non-2xx answer, a JSON (non-streamed)
+answer, and a reply that never comes (per-request timeout). Every failure is stored with its cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+try:
+    import httptools
+except ImportError:  # the serve extra; the harness core must import without it
+    httptools = None
+
+from harness.records import RequestRecord
+from harness.workload.arrivals import Schedule
+
+SPIN_NS = 1_500_000
+WATCHDOG_S = 0.02
+
+
+class LoadgenError(Exception):
+    """The target cannot be used at all (bad URL, unreachable); one line."""
+
+
+@dataclass
+class ClientConfig:
+    url: str
+    model: str
+    api: Literal["completions", "chat"] = "completions"
+    request_timeout_s: float = 60.0
+    connect_timeout_s: float = 5.0
+    warm_connections: int = 0  # opened before the window, so the first requests do not pay the TCP handshake
+    max_in_flight: int = 4096  # beyond it a request fails at once ("client saturated") instead of growing unbounded
+    headers: dict[str, str] = field(default_factory=dict)
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    ignore_eos: bool = True  # vLLM / llama.cpp honour it: exactly max_tokens tokens
+    include_usage: bool = True
+    continuous_usage: bool = False  # vLLM's per-chunk usage: exact tokens per chunk
+    keep_server_stamps: bool = False  # collect the fake server's t_emit_ns of each first token (benchmarks)
+
+
+@dataclass
+class Target:
+    host: str
+    port: int
+    path_prefix: str
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise LoadgenError(f"url {url!r}: only http:// URLs are supported (local servers)")
+        if not parts.hostname:
+            raise LoadgenError(f"url {url!r}: no host")
+        prefix = parts.path.rstrip("/")
+        if not prefix.endswith("/v1"):
+            prefix += "/v1"
+        return cls(parts.hostname, parts.port or 80, prefix)
+
+
+def build_body(cfg: ClientConfig, prompt: str, max_tokens: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": cfg.model, "max_tokens": max_tokens, "stream": True}
+    if cfg.api == "chat":
+        body["messages"] = [{"role": "user", "content": prompt}]
+    else:
+        body["prompt"] = prompt
+    if cfg.include_usage:
+        body["stream_options"] = {"include_usage": True, **({"continuous_usage_stats": True}
+                                                             if cfg.continuous_usage else {})}
+    if cfg.ignore_eos:
+        body["ignore_eos"] = True
+    body.update(cfg.extra_body)
+    return body
+
+
+def build_request(cfg: ClientConfig, target: Target, body: dict[str, Any]) -> bytes:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    path = f"{target.path_prefix}/{'chat/completions' if cfg.api == 'chat' else 'completions'}"
+    extra = "".join(f"{k}: {v}\r\n" for k, v in cfg.headers.items())
+    head = (f"POST {path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\nContent-Type: application/json\r\n"
+            f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\n{extra}\r\n")
+    return head.encode() + payload
+
+
+@dataclass
+class Prepared:
+    """One request ready to go: its bytes, and what the client knows of its prompt."""
+
+    data: bytes
+    n_in: int | None = None
+    n_in_source: str = "words"
+
+
+class _Exchange:
+    """One request in flight and what its reply showed so far."""
+
+    __slots__ = ("index", "t_sched", "t_send", "deadline", "status", "sse", "times", "texts", "tokens", "n_in",
+                 "n_out", "error", "buf", "raw", "saw_done", "finished", "on_done", "until_eof", "server_first",
+                 "prepared", "last_ct", "got_bytes")
+
+    def __init__(self, index: int, t_sched: int, prepared: Prepared, on_done: Callable[[_Exchange], None]) -> None:
+        self.index, self.t_sched, self.prepared, self.on_done = index, t_sched, prepared, on_done
+        self.t_send = 0
+        self.deadline = 0
+        self.status = 0
+        self.sse = True
+        self.times: list[int] = []
+        self.texts: list[str] = []
+        self.tokens: list[int | None] = []
+        self.n_in: int | None = None
+        self.n_out: int | None = None
+        self.error: str | None = None
+        self.buf = b""
+        self.raw: list[bytes] = []
+        self.saw_done = False
+        self.finished = False
+        self.until_eof = True
+        self.server_first: int | None = None
+        self.last_ct = 0
+        self.got_bytes = False
+
+    # ------------------------------------------------------------ SSE
+
+    def feed(self, data: bytes, now: int) -> None:
+        buf = self.buf + data if self.buf else data
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")  # a lone trailing \r waits for its \n in the next read
+        start = 0
+        while True:
+            end = buf.find(b"\n\n", start)
+            if end < 0:
+                break
+            self.event(buf[start:end], now)
+            start = end + 2
+        self.buf = buf[start:]
+
+    def event(self, block: bytes, now: int) -> None:
+        if block.startswith(b"data: ") and b"\n" not in block:
+            data, kind = block[6:], b""
+        else:
+            parts, kind = [], b""
+            for line in block.split(b"\n"):
+                if line.startswith(b"data:"):
+                    parts.append(line[5:].lstrip(b" ") if line[5:6] == b" " else line[5:])
+                elif line.startswith(b"event:"):
+                    kind = line[6:].strip()
+            if not parts:
+                return  # a comment or keep-alive
+            data = b"\n".join(parts)
+        if data.strip() == b"[DONE]":
+            self.saw_done = True
+            return
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            self.fail(f"malformed SSE data: {data[:120]!r}")
+            return
+        if not isinstance(obj, dict):
+            return
+        err = obj.get("error")
+        if kind == b"error" or (err and not obj.get("choices")):
+            msg = err.get("message", err) if isinstance(err, dict) else (err or data[:200].decode(errors="replace"))
+            self.fail(f"server error event after {len(self.times)} token chunks: {msg}")
+            return
+        text = ""
+        for choice in obj.get("choices") or ():
+            piece = choice.get("text")
+            if piece is None:
+                delta = choice.get("delta") or choice.get("message") or {}
+                piece = delta.get("content") or delta.get("reasoning_content")
+            if piece:
+                text += piece
+        usage = obj.get("usage")
+        ct = None
+        if usage:
+            ct = usage.get("completion_tokens")
+            if usage.get("prompt_tokens") is not None:
+                self.n_in = usage["prompt_tokens"]
+        if text:
+            self.times.append(now)
+            self.texts.append(text)
+            if ct is not None:  # per-chunk (continuous) usage: the exact tokens this chunk carried
+                self.tokens.append(ct - self.last_ct)
+                self.last_ct = ct
+            else:
+                self.tokens.append(None)
+            if self.server_first is None and "t_emit_ns" in obj:
+                self.server_first = obj["t_emit_ns"]
+        if ct is not None:
+            self.n_out = ct
+
+    def fail(self, why: str) -> None:
+        if self.error is None:
+            self.error = why
+
+    def body_json(self, now: int) -> None:
+        """A non-streamed reply: one JSON document; the whole completion arrived at once."""
+        raw = b"".join(self.raw)
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            self.fail(f"reply is neither SSE nor JSON: {raw[:120]!r}")
+            return
+        self.event(b"data: " + json.dumps(obj).encode(), now)
+
+    def complete(self, now: int) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.status and not 200 <= self.status < 300:
+            body = b"".join(self.raw)[:200].decode(errors="replace").strip()
+            self.fail(f"HTTP {self.status}: {body}")
+        elif self.status and not self.sse and self.error is None:
+            self.body_json(now)
+        if self.buf.strip() and self.error is None:
+            self.event(self.buf.strip(), now)  # a last event without its blank line
+        if self.error is None and not self.times:
+            self.fail("the reply carried no generated token")
+        self.on_done(self)
+
+    def broken(self, why: str, now: int) -> None:
+        if self.finished:
+            return
+        if self.status and self.until_eof and 200 <= self.status < 300:
+            self.complete(now)  # a reply delimited by the connection's close: its end is the close
+            return
+        self.fail(f"{why} after {len(self.times)} token chunks" if self.got_bytes else why)
+        self.finished = True
+        self.on_done(self)
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, client: LoadGenerator) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.ex: _Exchange | None = None
+        self.closed = False
+        self.now = 0
+        client.live.append(self)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send(self, ex: _Exchange) -> None:
+        self.ex = ex
+        assert self.transport is not None
+        ex.t_send = time.monotonic_ns()
+        ex.deadline = ex.t_send + self.client.timeout_ns
+        self.transport.write(ex.prepared.data)
+
+    def data_received(self, data: bytes) -> None:
+        self.now = time.monotonic_ns()
+        ex = self.ex
+        if ex is not None:
+            ex.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError as exc:
+            if self.ex is not None:
+                self.ex.broken(f"bad HTTP response: {exc}", self.now)
+                self.ex = None
+            self.abort()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = self.ex
+        if ex is None:
+            return
+        lname = name.lower()
+        if lname == b"content-type":
+            ex.sse = b"text/event-stream" in value.lower()
+        elif lname in (b"content-length", b"transfer-encoding"):
+            ex.until_eof = False
+
+    def on_headers_complete(self) -> None:
+        if self.ex is not None:
+            self.ex.status = self.parser.get_status_code()
+            if not 200 <= self.ex.status < 300:
+                self.ex.sse = False
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.ex
+        if ex is None:
+            return
+        if ex.sse:
+            ex.feed(body, self.now)
+        else:
+            ex.raw.append(body)
+
+    def on_message_complete(self) -> None:
+        ex, self.ex = self.ex, None
+        keep = self.parser.should_keep_alive()
+        if ex is not None:
+            ex.complete(self.now)
+        if keep and not self.closed:
+            self.client.idle.append(self)
+        else:
+            self.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        ex, self.ex = self.ex, None
+        if ex is not None:
+            why = f"connection lost: {exc}" if exc else "connection closed by the server mid-response"
+            ex.broken(why, time.monotonic_ns())
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class LoadGenerator:
+    """Sends prepared requests on a schedule and returns one ``RequestRecord`` per request sent."""
+
+    def __init__(self, cfg: ClientConfig, clock_origin_ns: int = 0,
+                 count_tokens: Callable[[str], int] | None = None) -> None:
+        if httptools is None:
+            raise LoadgenError("the load generator needs httptools: pip install -e '.[serve]'")
+        self.cfg = cfg
+        self.target = Target.parse(cfg.url)
+        self.origin = clock_origin_ns
+        self.count_tokens = count_tokens
+        self.timeout_ns = int(cfg.request_timeout_s * 1e9)
+        self.idle: list[_Conn] = []
+        self.live: list[_Conn] = []
+        self.in_flight = 0
+        self.sent: deque[_Exchange] = deque()
+        self.results: list[_Exchange] = []
+        self.drained: asyncio.Event | None = None
+        self.server_first: dict[int, int] = {}
+
+    # ------------------------------------------------------------ connections
+
+    async def _connect(self) -> _Conn:
+        loop = asyncio.get_running_loop()
+        try:
+            _, proto = await asyncio.wait_for(
+                loop.create_connection(lambda: _Conn(self), self.target.host, self.target.port),
+                self.cfg.connect_timeout_s)
+        except TimeoutError:
+            raise OSError(f"connect to {self.target.host}:{self.target.port} timed out after "
+                          f"{self.cfg.connect_timeout_s:g}s") from None
+        return proto  # type: ignore[return-value]
+
+    def _pop_idle(self) -> _Conn | None:
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    # ------------------------------------------------------------ one request
+
+    def _done(self, ex: _Exchange) -> None:
+        self.in_flight -= 1
+        self.results.append(ex)
+        if ex.server_first is not None:
+            self.server_first[ex.index] = ex.server_first
+        if self.in_flight == 0 and self.drained is not None:
+            self.drained.set()
+
+    def _start(self, index: int, t_sched: int, prepared: Prepared,
+               on_done: Callable[[_Exchange], None] | None = None) -> None:
+        def finished(ex: _Exchange) -> None:
+            self._done(ex)
+            if on_done:
+                on_done(ex)
+
+        ex = _Exchange(index, t_sched, prepared, finished)
+        self.in_flight += 1
+        if self.drained is not None:
+            self.drained.clear()
+        if self.in_flight > self.cfg.max_in_flight:
+            ex.t_send = time.monotonic_ns()
+            ex.error = f"client saturated: more than max_in_flight={self.cfg.max_in_flight} requests in flight"
+            ex.finished = True
+            finished(ex)
+            return
+        conn = self._pop_idle()
+        if conn is not None:
+            conn.send(ex)
+            self.sent.append(ex)
+        else:
+            asyncio.get_running_loop().create_task(self._connect_and_send(ex))
+
+    async def _connect_and_send(self, ex: _Exchange) -> None:
+        try:
+            conn = await self._connect()
+        except OSError as exc:
+            ex.t_send = time.monotonic_ns()
+            ex.error = f"connect failed: {exc.strerror or exc}"
+            ex.finished = True
+            ex.on_done(ex)
+            return
+        conn.send(ex)
+        self.sent.append(ex)
+
+    async def _watchdog(self) -> None:
+        """Per-request timeouts. Deadlines grow in send order, so only the head of the queue needs looking at."""
+        while True:
+            await asyncio.sleep(WATCHDOG_S)
+            now = time.monotonic_ns()
+            sent = self.sent
+            while sent and (sent[0].finished or sent[0].deadline <= now):
+                ex = sent.popleft()
+                if not ex.finished:
+                    ex.fail(f"timeout: no complete reply within request_timeout_s={self.cfg.request_timeout_s:g}")
+                    for conn in self._owners(ex):
+                        conn.ex = None
+                        conn.abort()
+                    ex.finished = True
+                    ex.on_done(ex)
+
+    def _owners(self, ex: _Exchange) -> list[_Conn]:
+        # Connections are few compared with requests; only timed-out requests (rare) pay this scan.
+        return [c for c in self.live if c.ex is ex]
+
+    # ------------------------------------------------------------ windows
+
+    async def _warm(self, n: int) -> None:
+        conns = await asyncio.gather(*(self._connect() for _ in range(n)), return_exceptions=True)
+        for c in conns:
+            if isinstance(c, BaseException):
+                raise LoadgenError(f"cannot connect to {self.cfg.url}: {c}")
+            self.idle.append(c)
+
+    async def run(self, schedule: Schedule, requests: Sequence[Prepared], duration_s: float | None = None,
+                  start_delay_s: float = 0.02) -> list[RequestRecord]:
+        """One window. ``requests[i]`` is request i's payload. Returns records ordered by index (run clock)."""
+        if len(requests) < schedule.num_requests:
+            raise ValueError("fewer prepared requests than scheduled")
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.results = []
+        watchdog = asyncio.get_running_loop().create_task(self._watchdog())
+        gc_was = gc.isenabled()
+        try:
+            if self.cfg.warm_connections:
+                await self._warm(self.cfg.warm_connections)
+            gc.collect()
+            gc.disable()  # a collection pause in the window is lateness that the server never caused
+            if schedule.offsets_ns is not None:
+                await self._open_loop(schedule.offsets_ns, requests)
+            else:
+                await self._closed_loop(schedule.concurrency or 1, schedule.num_requests, requests, duration_s)
+            await self.drained.wait()
+        finally:
+            if gc_was:
+                gc.enable()
+            watchdog.cancel()
+            for conn in self.live:
+                conn.abort()
+            self.live.clear()
+            self.idle.clear()
+            self.sent.clear()
+        return [self._record(ex) for ex in sorted(self.results, key=lambda e: e.index)]
+
+    async def _open_loop(self, offsets: Sequence[int], requests: Sequence[Prepared]) -> None:
+        start = time.monotonic_ns() + int(0.02e9)
+        sleep = asyncio.sleep
+        now_ns = time.monotonic_ns
+        for i, off in enumerate(offsets):
+            due = start + off
+            while True:
+                gap = due - now_ns()
+                if gap <= 0:
+                    break
+                await sleep((gap - SPIN_NS) / 1e9 if gap > 2 * SPIN_NS else 0)
+            self._start(i, due, requests[i])
+
+    async def _closed_loop(self, concurrency: int, total: int, requests: Sequence[Prepared],
+                           duration_s: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        next_index = 0
+        stop_at = time.monotonic_ns() + int(duration_s * 1e9) if duration_s else None
+
+        async def user() -> None:
+            nonlocal next_index
+            while next_index < total and (stop_at is None or time.monotonic_ns() < stop_at):
+                i = next_index
+                next_index += 1
+                fut: asyncio.Future[None] = loop.create_future()
+                self._start(i, time.monotonic_ns(), requests[i], lambda _ex, f=fut: f.done() or f.set_result(None))
+                await fut
+
+        await asyncio.gather(*(user() for _ in range(concurrency)))
+
+    # ------------------------------------------------------------ records
+
+    def _record(self, ex: _Exchange) -> RequestRecord:
+        o = self.origin
+        t_sched = ex.t_sched
+        t_send = ex.t_send or t_sched
+        if ex.t_send and ex.t_send < t_sched:
+            t_sched = t_send
+        ok = ex.error is None and bool(ex.times)
+        n_out, n_out_source = ex.n_out, "usage"
+        tokens: list[int]
+        if all(t is not None for t in ex.tokens) and ex.tokens:
+            tokens = [int(t) for t in ex.tokens]  # type: ignore[arg-type]
+        elif n_out is not None and n_out == len(ex.times):
+            tokens = [1] * len(ex.times)
+        elif self.count_tokens is not None:
+            tokens = [max(self.count_tokens(t), 1) for t in ex.texts]
+        else:
+            tokens = [max(len(t.split()), 1) for t in ex.texts]
+        if n_out is None:
+            if self.count_tokens is not None:
+                n_out, n_out_source = self.count_tokens("".join(ex.texts)), "tokenizer"
+            else:
+                n_out, n_out_source = sum(tokens), "words"
+        n_in, n_in_source = ex.n_in, "usage"
+        if n_in is None:
+            n_in, n_in_source = ex.prepared.n_in, ex.prepared.n_in_source
+        return RequestRecord(
+            index=ex.index, t_sched_ns=t_sched - o, t_send_ns=t_send - o,
+            t_first_ns=ex.times[0] - o if ok else None, t_end_ns=ex.times[-1] - o if ex.times else None,
+            chunk_times_ns=[t - o for t in ex.times], chunk_tokens=tokens, n_in=n_in, n_out=n_out if ex.times else 0,
+            n_in_source=n_in_source, n_out_source=n_out_source, error=ex.error,
+        )
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_sync(coro_fn: Callable[[], Any]) -> Any:
+    """Run ``coro_fn()`` on a fresh (uv)loop: the worker and the benchmarks are synchronous."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(coro_fn())
+
+
+def probe(url: str, timeout_s: float = 5.0) -> None:
+    """Raise ``LoadgenError`` (one line) unless a TCP connection to the URL's server opens within ``timeout_s``."""
+    target = Target.parse(url)
+    try:
+        with socket.create_connection((target.host, target.port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise LoadgenError(f"cannot connect to {url} ({target.host}:{target.port}): "
+                           f"{exc.strerror or exc or 'timed out'} (within connect timeout {timeout_s:g}s)") from None
+
+
+def http_get(url: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
+    """A small blocking GET (health checks, /metrics scrapes) with the standard library."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - local http URLs only
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()

@@ -1,0 +1,319 @@
+"""What a report shows, gathered from the store into one JSON-able dict (the page draws every plot from it).
+
+Numbers are rounded to 5 significant digits and timelines are decimated (min/max per bucket, so peaks survive) to a
+sample budget shared by all points, which keeps a 1,000-point report small enough to open quickly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from harness import __version__
+from harness.compare import compare_runs
+from harness.gate import GateConfig, direction, gate_runs
+from harness.metrics import phase_intervals
+from harness.records import RequestRecord
+from harness.runref import gate_input
+from harness.store import AGGREGATE, Store, request_table, sample_table
+
+# Latency metrics offered on the throughput-vs-latency Pareto view, and fidelity/cost metrics of the quantization view.
+LATENCY_METRICS = ("e2e_ms_p50", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p99", "ttft_ms_p99", "tpot_ms_p99")
+THROUGHPUT_METRIC = "output_throughput_tok_s"
+FIDELITY_METRICS = ("fidelity_kl_mean", "fidelity_top1_agreement", "perplexity")
+COST_METRICS = ("output_throughput_tok_s", "energy_per_token_j")
+SLO_METRICS = ("slo_attainment", "goodput_req_s")
+# Preferred first entries of each family's metric menu; the rest follow alphabetically.
+FAMILY_FIRST = {"energy": ("energy_per_token_j", "energy_net_per_token_j", "energy_j"),
+                "memory": ("mem_peak_rss_bytes", "gpu_mem_peak_bytes"), "slo": SLO_METRICS}
+# Timeline fields drawn, by unit suffix: one panel each.
+TIMELINE_PANELS = {"memory": "_bytes", "power": "_w", "utilisation": "_pct"}
+ENGINE_FIELDS = ("adapter", "model", "dtype", "quantization", "device")
+# Numbers kept per report for all timelines together (t + values); each point gets its share, 40..600 samples.
+SAMPLE_BUDGET = 200_000
+
+
+def rnd(value: Any) -> Any:
+    """A float rounded to 4 significant digits (finer than any CI the harness reports); None for None/NaN/inf."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.4g}")
+    return value
+
+
+def pareto_front(xs: Sequence[float | None], ys: Sequence[float | None], x_better: str = "lower",
+                 y_better: str = "higher") -> list[int]:
+    """Indices of the non-dominated points, ordered by x from best to worst.
+
+    A point dominates another when it is at least as good on both axes and strictly better on one. Points with a
+    missing coordinate take no part. Equal points are all kept.
+    """
+    sx = 1.0 if x_better == "lower" else -1.0
+    sy = 1.0 if y_better == "lower" else -1.0
+    # minimise (sx*x, sy*y)
+    items = [(sx * x, sy * y, i) for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+             if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
+    items.sort()
+    front: list[int] = []
+    best_y = math.inf
+    last: tuple[float, float] | None = None
+    for x, y, i in items:
+        if y < best_y:
+            front.append(i)
+            best_y = y
+            last = (x, y)
+        elif last is not None and (x, y) == last:
+            front.append(i)  # a duplicate of the front point just taken
+    return front
+
+
+def decimate(t: Sequence[float], v: Sequence[float | None], max_samples: int) -> tuple[list[float], list[Any]]:
+    """At most ``max_samples`` samples: the series split into max_samples/2 buckets, each keeping its minimum and
+    maximum (in time order), so short peaks stay visible. Missing readings (None) are dropped first."""
+    pairs = [(a, b) for a, b in zip(t, v, strict=True) if b is not None]
+    if len(pairs) <= max_samples:
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+    buckets = max(1, max_samples // 2)
+    size = len(pairs) / buckets
+    out: list[tuple[float, float]] = []
+    for b in range(buckets):
+        chunk = pairs[int(b * size):int((b + 1) * size)]
+        if not chunk:
+            continue
+        lo = min(range(len(chunk)), key=lambda k: chunk[k][1])
+        hi = max(range(len(chunk)), key=lambda k: chunk[k][1])
+        for k in sorted({lo, hi}):
+            out.append(chunk[k])
+    return [p[0] for p in out], [p[1] for p in out]
+
+
+def metric_families(metrics: Sequence[str]) -> dict[str, list[str]]:
+    """The run's metrics by what a section draws: energy (energy, power, CO2e), memory (bytes), SLO."""
+    found = {
+        "energy": [m for m in metrics if ("energy" in m or m.endswith("_w") or "co2e" in m)
+                   and m != "energy_low_confidence"],
+        "memory": [m for m in metrics if m.endswith("_bytes")],
+        "slo": [m for m in metrics if m in SLO_METRICS],
+    }
+    for family, names in found.items():
+        first = [m for m in FAMILY_FIRST[family] if m in names]
+        found[family] = first + sorted(m for m in names if m not in first)
+    return found
+
+
+def _engine_group(engine: dict[str, Any], varying: set[str]) -> str:
+    """A short name for a point's engine/precision, naming only what differs between the run's points."""
+    keys = [k for k in ("adapter", "model", "dtype", "quantization") if k in varying]
+    return " · ".join(f"{engine.get(k)}" for k in keys) or f"{engine.get('adapter')} · {engine.get('model')}"
+
+
+def _suite_facts(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's suite as far as a report needs it (samplers, SLO, gate); old or odd suite text degrades to {}."""
+    from harness.suite import parse_suite
+
+    try:
+        suite = parse_suite(run["suite_yaml"], f"suite of run {run['run_id']}")
+    except Exception:  # a report must still open for a run whose suite no longer parses
+        return {}
+    return {"samplers": [s.name for s in suite.samplers], "slo": suite.slo.model_dump(), "gate": suite.gate,
+            "fidelity": suite.fidelity, "repetitions": suite.repetitions}
+
+
+def _samples_for(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
+    """Per point, the samples of its first measured repetition: ``{point_id: {"rep", "series": {(sampler, field):
+    ([t_ns], [v])}}}``. Only fields a timeline panel draws are read."""
+    sc = sample_table.c
+    first_rep = select(sc.point_id, func.min(sc.repetition).label("rep")).where(sc.run_id == run_id) \
+        .group_by(sc.point_id).subquery()
+    suffix_filter = [sc.field.like(f"%{s}") for s in TIMELINE_PANELS.values()]
+    from sqlalchemy import or_
+
+    query = (select(sc.point_id, sc.repetition, sc.sampler, sc.field, sc.t_ns, sc.value)
+             .join(first_rep, (first_rep.c.point_id == sc.point_id) & (first_rep.c.rep == sc.repetition))
+             .where(sc.run_id == run_id, or_(*suffix_filter))
+             .order_by(sc.point_id, sc.sampler, sc.field, sc.t_ns))
+    out: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for point_id, rep, sampler, field, t_ns, value in conn.execute(query):
+            entry = out.setdefault(point_id, {"rep": rep, "series": {}})
+            ts, vs = entry["series"].setdefault((sampler, field), ([], []))
+            ts.append(t_ns)
+            vs.append(value)
+    return out
+
+
+def _requests_for(store: Store, run_id: str, reps: dict[str, int]) -> dict[str, list[RequestRecord]]:
+    rc = request_table.c
+    query = select(rc.point_id, rc.repetition, rc.idx, rc.batch_index, rc.t_sched_ns, rc.t_send_ns, rc.t_first_ns,
+                   rc.t_end_ns).where(rc.run_id == run_id)
+    out: dict[str, list[RequestRecord]] = {}
+    with store.engine.connect() as conn:
+        for point_id, rep, idx, batch, t_sched, t_send, t_first, t_end in conn.execute(query):
+            if reps.get(point_id, 0) != rep:
+                continue
+            out.setdefault(point_id, []).append(RequestRecord(index=idx, batch_index=batch, t_sched_ns=t_sched,
+                                                              t_send_ns=t_send, t_first_ns=t_first, t_end_ns=t_end))
+    return out
+
+
+def _scale(field: str, value: float) -> float:
+    return value / 2**20 if field.endswith("_bytes") else value  # memory drawn in MiB
+
+
+def _timelines(store: Store, run_id: str, n_points: int) -> dict[str, Any]:
+    samples = _samples_for(store, run_id)
+    requests = _requests_for(store, run_id, {pid: s["rep"] for pid, s in samples.items()})
+    timelines: dict[str, Any] = {}
+    for point_id, entry in samples.items():
+        n_series = max(1, len(entry["series"]))
+        per_series = int(min(600, max(40, SAMPLE_BUDGET / max(1, n_points) / (2 * n_series))))
+        starts = [ts[0] for ts, _ in entry["series"].values() if ts]
+        records = requests.get(point_id, [])
+        t0 = min(starts + [r.t_sched_ns for r in records]) if starts or records else 0
+        series = []
+        for (sampler, field), (ts, vs) in sorted(entry["series"].items()):
+            t_ms, values = decimate([(t - t0) / 1e6 for t in ts], vs, per_series)
+            panel = next(name for name, sfx in TIMELINE_PANELS.items() if field.endswith(sfx))
+            series.append({"sampler": sampler, "field": field, "panel": panel, "t": [round(t) for t in t_ms],
+                           "v": [rnd(_scale(field, v)) for v in values]})
+        phases = {name: [[round((a - t0) / 1e6, 2), round((b - t0) / 1e6, 2)] for a, b in spans]
+                  for name, spans in phase_intervals(records).items() if spans}
+        timelines[point_id] = {"rep": entry["rep"], "series": series, "phases": phases}
+    return timelines
+
+
+def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[str, Any]:
+    """One run: its metadata, points (aggregate metrics with CI), Pareto fronts and timelines."""
+    run = store.get_run(run_id)
+    points = store.points(run_id)
+    metric_rows: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
+    for row in store.summaries(run_id, repetition=AGGREGATE):
+        metric_rows.setdefault(row["point_id"], {})[row["metric"]] = (row["value"], row["ci_low"], row["ci_high"])
+    metric_names = sorted({m for per in metric_rows.values() for m, (v, _, _) in per.items() if v is not None})
+    reps = store.repetition_values(run_id)
+
+    engines = [p["config"].get("engine", {}) for p in points]
+    varying = {k for k in ENGINE_FIELDS if len({str(e.get(k)) for e in engines}) > 1}
+    axis_values: dict[str, list[Any]] = {}
+    for p in points:
+        for name, value in (p["axes"] or {}).items():
+            if value not in axis_values.setdefault(name, []):
+                axis_values[name].append(value)
+    axes = [{"name": name, "values": values,
+             "numeric": all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)}
+            for name, values in axis_values.items() if len(values) > 1]
+    for axis in axes:
+        if axis["numeric"]:
+            axis["values"] = sorted(axis["values"])
+
+    out_points = []
+    engine_list: list[dict[str, Any]] = []  # points refer to their engine by index (1,000 points share a few)
+    for p in points:
+        per = metric_rows.get(p["point_id"], {})
+        engine = p["config"].get("engine", {})
+        short = {k: engine.get(k) for k in ENGINE_FIELDS}
+        if short not in engine_list:
+            engine_list.append(short)
+        describe = p.get("describe") or {}
+        values = [tuple(rnd(x) for x in per.get(m, (None,) * 3)) for m in metric_names]
+        out_points.append({
+            "id": p["point_id"], "idx": p["idx"], "label": p["label"], "status": p["status"], "error": p["error"],
+            "axes": p["axes"] or {}, "engine": engine_list.index(short), "group": _engine_group(engine, varying),
+            "reps": max((len(v) for v in reps.get(p["point_id"], {}).values()), default=0),
+            "energy_source": (describe.get("energy") or {}).get("energy_source"),
+            "v": [v for v, _, _ in values],
+            # a CI equal to the value (one repetition, or a figure that never varies) is left out
+            "lo": [None if lo == v == hi else lo for v, lo, hi in values],
+            "hi": [None if lo == v == hi else hi for v, lo, hi in values],
+        })
+
+    fronts = _fronts(out_points, metric_names)
+    counts: dict[str, int] = {}
+    for p in points:
+        counts[p["status"]] = counts.get(p["status"], 0) + 1
+    return {
+        "run_id": run["run_id"], "suite_name": run["suite_name"], "status": run["status"],
+        "started_at": run["started_at"], "finished_at": run["finished_at"], "harness_version": run["harness_version"],
+        "fingerprint": run["fingerprint"], "suite_yaml": run["suite_yaml"], "suite": _suite_facts(run),
+        "tags": store.tags().get(run["run_id"], []), "counts": counts,
+        "metrics": metric_names, "families": metric_families(metric_names),
+        "directions": {m: direction(m) for m in metric_names},
+        "axes": axes, "engines": engine_list, "points": out_points, "fronts": fronts,
+        "timelines": _timelines(store, run_id, len(points)) if with_timelines else {},
+    }
+
+
+def _fronts(points: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
+    """Pareto fronts as point indices (into ``points``): throughput vs each latency metric per engine group, and
+    each cost metric vs each fidelity metric over all points."""
+    col = {m: i for i, m in enumerate(metrics)}
+    ok = [i for i, p in enumerate(points) if p["status"] == "ok"]
+
+    def values(metric: str, idx: list[int]) -> list[float | None]:
+        return [points[i]["v"][col[metric]] for i in idx]
+
+    fronts: dict[str, Any] = {"latency": {}, "fidelity": {}}
+    if THROUGHPUT_METRIC in col:
+        groups: dict[str, list[int]] = {}
+        for i in ok:
+            groups.setdefault(points[i]["group"], []).append(i)
+        for lat in LATENCY_METRICS:
+            if lat not in col:
+                continue
+            fronts["latency"][lat] = {
+                g: [idx[k] for k in pareto_front(values(lat, idx), values(THROUGHPUT_METRIC, idx), "lower", "higher")]
+                for g, idx in groups.items()
+            }
+    for fid in FIDELITY_METRICS:
+        for cost in COST_METRICS:
+            if fid in col and cost in col:
+                front = pareto_front(values(fid, ok), values(cost, ok), direction(fid), direction(cost))
+                fronts["fidelity"][f"{fid}|{cost}"] = [ok[k] for k in front]
+    return fronts
+
+
+def _gate(base: tuple[Store, str], cand: tuple[Store, str]) -> dict[str, Any]:
+    """The gate's verdicts for candidate vs baseline, configured by the candidate's suite as ``harness gate`` is."""
+    from harness.suite import parse_suite
+
+    b, c = gate_input(*base), gate_input(*cand)
+    if not {p["point_id"] for p in b["points"]} & {p["point_id"] for p in c["points"]}:
+        return {"note": f"no point in common between {base[1]} and {cand[1]}: the gate does not apply"}
+    try:
+        suite = parse_suite(c["run"]["suite_yaml"], f"suite of run {cand[1]}")
+        config = GateConfig.model_validate(suite.gate)
+    except Exception as exc:  # noqa: BLE001 - shown in the report, not raised
+        return {"note": f"gate section of the candidate's suite is invalid: {str(exc).splitlines()[0]}"}
+    report = gate_runs(b, c, config)
+    return {"summary": report.summary_line(), "failed": report.failed,
+            "environment_changes": report.environment_changes,
+            "comparisons": [{**c.__dict__, "baseline": rnd(c.baseline), "candidate": rnd(c.candidate),
+                             "change_pct": rnd(c.change_pct), "p_value": rnd(c.p_value)}
+                            for c in report.comparisons]}
+
+
+def _comparison(opened: list[tuple[Store, str]]) -> dict[str, Any]:
+    frame = compare_runs(opened)
+    rows = [{k: rnd(v) if isinstance(v, float) else v for k, v in row.items()} for row in frame.to_dict("records")]
+    gates = [{"baseline": opened[0][1], "candidate": cand[1], **_gate(opened[0], cand)} for cand in opened[1:]]
+    return {"runs": [r for _, r in opened], "rows": rows, "gates": gates}
+
+
+def collect(opened: list[tuple[Store, str]]) -> dict[str, Any]:
+    """The whole report: every named run's summary, the last one in detail, and a comparison when there are two or
+    more (the first is the reference, as in ``harness compare``)."""
+    runs = [collect_run(store, run_id, with_timelines=(i == len(opened) - 1))
+            for i, (store, run_id) in enumerate(opened)]
+    return {
+        "generated_at": time.time(), "harness_version": __version__, "runs": runs, "main": len(runs) - 1,
+        "comparison": _comparison(opened) if len(opened) > 1 else None,
+    }
