@@ -195,8 +195,9 @@ def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> Non
         assert sum(1 for e in events if e.get("choices")) >= 8  # streamed, token by token
         metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
         delta = deltas(before, scrape(base + "/metrics"))  # what the serving path stores per point
-        assert delta["server_vllm_generation_tokens_delta"] == 8, sorted(delta)
-        assert delta["server_vllm_prompt_tokens_delta"] == 6 and delta["server_vllm_request_success_delta"] == 1
+        assert delta["server_vllm_generation_tokens_total_delta"] == 8, sorted(delta)
+        assert delta["server_vllm_prompt_tokens_total_delta"] == 6
+        assert delta["server_vllm_request_success_total_delta"] == 1
         for name in ("vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
                      "vllm:num_requests_running", "vllm:kv_cache_usage_perc", "vllm:generation_tokens"):
             assert name in metrics, name
