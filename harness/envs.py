@@ -85,8 +85,12 @@ def _step(cmd: list[str], log: Path, what: str, timeout_s: float) -> None:
 
 def ensure_env(requirements: list[str], uninstall: list[str] | None = None, base_python: str | None = None,
                cache_dir: Path | None = None, log: Callable[[str], None] | None = None,
-               timeout_s: float = 1800) -> Path:
-    """The interpreter of the environment for this spec, building the environment first if it is not built yet."""
+               timeout_s: float = 1800, retry_failed: bool = True) -> Path:
+    """The interpreter of the environment for this spec, building the environment first if it is not built yet.
+
+    A failed build leaves ``<hash>.failed`` with its reason; ``retry_failed=False`` raises that reason at once
+    instead of building again (tests after a CI step that could not build it: no index, no second long wait).
+    """
     from filelock import FileLock
 
     uninstall = list(uninstall or [])
@@ -94,6 +98,9 @@ def ensure_env(requirements: list[str], uninstall: list[str] | None = None, base
     path = env_dir(requirements, uninstall, base, cache_dir)
     if is_built(path):
         return env_python(path)
+    failed = path.parent / f"{path.name}.failed"
+    if not retry_failed and failed.exists():
+        raise EnvBuildError(f"an earlier build failed: {failed.read_text().strip()}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if is_built(path):  # another process built it while we waited
@@ -116,9 +123,12 @@ def ensure_env(requirements: list[str], uninstall: list[str] | None = None, base
                       f"pip uninstall {' '.join(uninstall)}", 300)
             freeze = subprocess.run([python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
                                     timeout=120).stdout.split()
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, EnvBuildError):
+                failed.write_text(str(exc) + "\n")
             raise
+        failed.unlink(missing_ok=True)
         seconds = round(time.monotonic() - started, 1)
         marker: dict[str, Any] = {"requirements": requirements, "uninstall": uninstall, "base_python": base,
                                   "build_seconds": seconds, "packages": freeze, "built_at": time.time()}

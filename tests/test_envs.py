@@ -36,3 +36,5 @@ def test_failed_build_says_why_in_one_line(tmp_path: Path) -> None:
     message = str(info.value)
     assert "\n" not in message and "ERROR:" in message and "Invalid requirement" in message
     assert not any(p.is_dir() for p in (tmp_path / "envs").iterdir())  # nothing half-built is left to reuse
+    with pytest.raises(EnvBuildError, match="an earlier build failed: .*Invalid requirement"):
+        ensure_env(["not a requirement!!"], cache_dir=tmp_path, retry_failed=False)  # no second build

@@ -33,7 +33,9 @@ def vllm_python() -> str:
     spec = load_suite(ROOT / "suites" / "vllm.yaml").engines[0].env
     assert spec is not None
     try:
-        return str(ensure_env(spec.requirements, spec.uninstall, spec.python))
+        # retry_failed=False: where CI's `harness env` step could not build it, skip at once instead of waiting on
+        # pip's timeouts a second time
+        return str(ensure_env(spec.requirements, spec.uninstall, spec.python, retry_failed=False))
     except EnvBuildError as exc:
         pytest.skip(f"the vLLM environment cannot be built here: {exc}")
 
