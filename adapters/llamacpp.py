@@ -1,0 +1,217 @@
+"""llama.cpp in process (llama-cpp-python): one sequence at a time, greedy, token by token.
+
+The model is a GGUF the harness makes itself (``harness.models.gguf_export``: every type quantized by llama.cpp
+from one F32 export of the same weights) or a local ``.gguf`` file. Generation is an explicit loop over
+``Llama.eval``: the prompt is evaluated, then each step reads the last logits, takes the argmax (EOS masked until
+the last step, like the HF adapter's ``min_new_tokens``, so output lengths are exact) and timestamps the token as
+soon as it exists, before feeding it back. llama-cpp-python's high-level API holds one sequence, so batches larger
+than 1 are skipped as unsupported rather than serialized and called a batch; the llama.cpp server covers concurrency.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
+
+from harness.models.gguf_export import GGUF_TYPES, REFERENCE_TYPE, GGUFExportError, gguf_path, tensor_types
+from harness.records import RequestRecord, RunClock
+from harness.suite import EngineConfig
+from harness.workload.prompts import Prompt
+
+CTX_STEP = 256  # n_ctx is rounded up to this when sized for a workload
+INSTALL_HINT = "the llama-cpp adapter needs llama-cpp-python: pip install -e '.[llamacpp]'"
+BATCH_REASON = ("llama-cpp-python runs one sequence at a time in process; use the llama.cpp server for "
+                "concurrent requests")
+
+
+class LlamaTokenizer:
+    """llama.cpp's own tokenizer behind the small interface the workload and fidelity code use."""
+
+    def __init__(self, llm: Any, special_ids: set[int]) -> None:
+        self._llm = llm
+        self.all_special_ids = sorted(special_ids)
+
+    def __len__(self) -> int:
+        return int(self._llm.n_vocab())
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self)
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_special_tokens, special=False))
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        if skip_special_tokens:
+            ids = [i for i in ids if i not in self.all_special_ids]
+        return self._llm.detokenize(list(ids)).decode("utf-8", errors="replace")
+
+
+class LlamaCppAdapter(InProcessAdapter):
+    name: ClassVar[str] = "llama-cpp"
+    # "none": a .gguf model file as it is; for other models (which have no GGUF of their own) the f32 export
+    quantizations: ClassVar[tuple[str, ...]] = ("none", *GGUF_TYPES)
+    dtypes: ClassVar[tuple[str, ...]] = ("float32",)  # llama.cpp computes in f32 on the CPU; weights: quantization
+
+    def __init__(self, engine: EngineConfig) -> None:
+        super().__init__(engine)
+        self._llm: Any = None
+        self._n_ctx = 0
+
+    # ------------------------------------------------------------ loading
+
+    def _gguf_file(self) -> Path:
+        model, quantization = self.engine.model, self.engine.quantization
+        if model.endswith(".gguf") and quantization == "none":
+            return Path(model).expanduser()
+        try:
+            return gguf_path(model, REFERENCE_TYPE if quantization == "none" else quantization, self.engine.threads)
+        except GGUFExportError as exc:
+            raise Unsupported(f"{quantization} of {model}: {exc}") from None
+
+    def _llama(self, **extra: Any) -> Any:
+        args = {"n_gpu_layers": -1 if self.engine.device.startswith("cuda") else 0, **self.engine.args, **extra}
+        args.setdefault("n_batch", min(args["n_ctx"], 512))
+        args.setdefault("n_ubatch", args["n_batch"])
+        return self._llama_cpp.Llama(model_path=str(self._path), n_threads=self.engine.threads,
+                                     n_threads_batch=self.engine.threads, verbose=False, **args)
+
+    def load(self) -> None:
+        try:
+            import llama_cpp
+        except ImportError:
+            raise Unsupported(INSTALL_HINT) from None
+        self._llama_cpp = llama_cpp
+        if self.engine.device != "cpu" and not llama_cpp.llama_supports_gpu_offload():
+            raise Unsupported(f"device {self.engine.device!r}: this llama-cpp-python build has no GPU offload "
+                              "(rebuild it with CMAKE_ARGS=-DGGML_CUDA=on)")
+        self._path = self._gguf_file()
+        self._ensure_ctx(int(self.engine.args.get("n_ctx", CTX_STEP)))
+        from gguf import GGUFReader
+
+        # control/unused/byte tokens are not drawn for synthetic prompts (token type 1 is a normal token)
+        types = GGUFReader(str(self._path)).fields["tokenizer.ggml.token_type"].contents()
+        special = {i for i, t in enumerate(types) if int(t) != 1}
+        self._tokenizer = LlamaTokenizer(self._llm, special)
+        self._eos = int(self._llm.token_eos())
+
+    def _ensure_ctx(self, need: int) -> None:
+        """A context of at least ``need`` tokens: a workload longer than the current one gets a new context."""
+        if self._llm is not None and need <= self._n_ctx:
+            return
+        if "n_ctx" in self.engine.args and self._llm is not None:
+            raise AdapterError(f"the workload needs {need} tokens of context but args.n_ctx is {self._n_ctx}")
+        n_ctx = int(self.engine.args.get("n_ctx") or -(-need // CTX_STEP) * CTX_STEP)
+        self._llm = None  # free the old context before the new one is allocated
+        try:
+            self._llm = self._llama(n_ctx=n_ctx)
+        except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
+            raise AdapterError(f"llama.cpp could not load {self._path}: {exc}") from None
+        self._n_ctx = int(self._llm.n_ctx())
+        if hasattr(self, "_tokenizer"):
+            self._tokenizer._llm = self._llm
+
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    # ------------------------------------------------------------ generation
+
+    def _last_logits(self) -> Any:
+        import numpy as np
+
+        ptr = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),))
+
+    def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
+        if len(prompts) != 1:
+            raise Unsupported(f"batch_size {len(prompts)}: {BATCH_REASON}")
+        prompt = prompts[0]
+        if prompt.token_ids is None:
+            raise AdapterError("llama-cpp adapter needs token ids in prompts")
+        self._ensure_ctx(len(prompt.token_ids) + output_tokens)
+        llm = self._llm
+        llm.reset()
+        times: list[int] = []
+        t_submit = clock.now_ns()
+        llm.eval(prompt.token_ids)
+        for step in range(output_tokens):
+            logits = self._last_logits()
+            if step < output_tokens - 1:  # exact length: EOS may not end the sequence early
+                saved, logits[self._eos] = logits[self._eos], -float("inf")
+                token = int(logits.argmax())
+                logits[self._eos] = saved
+            else:
+                token = int(logits.argmax())
+            times.append(clock.now_ns())
+            if step < output_tokens - 1:
+                llm.eval([token])
+        return [RequestRecord(index=0, t_sched_ns=t_submit, t_send_ns=t_submit, t_first_ns=times[0],
+                              t_end_ns=times[-1], chunk_times_ns=times, chunk_tokens=[1] * len(times),
+                              n_in=prompt.n_in, n_out=len(times))]
+
+    def greedy(self, token_ids: list[int], output_tokens: int) -> list[int]:
+        """The token ids ``generate`` produces for ``token_ids`` (for checks against other engines)."""
+        out: list[int] = []
+        self._ensure_ctx(len(token_ids) + output_tokens)
+        self._llm.reset()
+        self._llm.eval(token_ids)
+        for step in range(output_tokens):
+            logits = self._last_logits().copy()
+            if step < output_tokens - 1:
+                logits[self._eos] = -float("inf")
+            out.append(int(logits.argmax()))
+            self._llm.eval(out[-1:])
+        return out
+
+    # ------------------------------------------------------------ fidelity
+
+    def reference_engine(self) -> EngineConfig:
+        """Fidelity is measured against the HF model at float32 on the CPU: the same reference the hf adapter uses."""
+        return EngineConfig(adapter="hf", model=self.engine.model, dtype="float32", quantization="none", device="cpu",
+                            threads=self.engine.threads, visible_gpus=None, args={})
+
+    def teacher_forced_logits(self, token_ids: list[int]) -> Any:
+        """Logits (tokens × vocab, float32 numpy) predicting each next token of ``token_ids``, one forward pass."""
+        import numpy as np
+
+        n = len(token_ids)
+        n_ctx = -(-n // CTX_STEP) * CTX_STEP
+        llm = self._llama(n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, logits_all=True)
+        try:
+            llm.eval(token_ids)
+            return np.array(llm.scores[:n], dtype=np.float32)
+        finally:
+            llm.close()
+
+    # ------------------------------------------------------------ facts
+
+    def describe(self) -> dict[str, Any]:
+        from harness.models.gguf_export import weights_bytes
+
+        llama_cpp, llm = self._llama_cpp, self._llm
+        meta = llm.metadata
+        return {
+            "adapter": self.name,
+            "engine_versions": {"llama_cpp_python": llama_cpp.__version__},
+            "system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
+            "device": self.engine.device,
+            "device_name": platform.processor() or platform.machine(),
+            "threads": llm.n_threads if hasattr(llm, "n_threads") else self.engine.threads,
+            "n_ctx": self._n_ctx,
+            "model": self.engine.model,
+            "model_path": str(self._path),
+            "gguf_tensor_types": tensor_types(self._path),
+            "n_params": int(llama_cpp.llama_model_n_params(llm.model)),
+            "n_layers": int(meta.get("llama.block_count", 0)) or None,
+            "d_model": int(meta.get("llama.embedding_length", 0)) or None,
+            "weights_bytes": weights_bytes(self._path),
+            "quantization": self.engine.quantization,
+        }
+
+    def close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+        self._llm = None
