@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
 
-from harness.models.gguf_export import GGUF_TYPES, REFERENCE_TYPE, GGUFExportError, gguf_path, tensor_types
+from harness.models.gguf_export import GGUF_TYPES, GGUFExportError, gguf_for_engine, tensor_types
 from harness.records import RequestRecord, RunClock
 from harness.suite import EngineConfig
 from harness.workload.prompts import Prompt
@@ -65,10 +65,8 @@ class LlamaCppAdapter(InProcessAdapter):
 
     def _gguf_file(self) -> Path:
         model, quantization = self.engine.model, self.engine.quantization
-        if model.endswith(".gguf") and quantization == "none":
-            return Path(model).expanduser()
         try:
-            return gguf_path(model, REFERENCE_TYPE if quantization == "none" else quantization, self.engine.threads)
+            return gguf_for_engine(model, quantization, self.engine.threads)
         except GGUFExportError as exc:
             raise Unsupported(f"{quantization} of {model}: {exc}") from None
 

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from harness.adapters.base import AdapterError, ServerAdapter, Unsupported
 
 from harness.loadgen import LoadgenError, http_get, probe
+from harness.models.gguf_export import GGUF_TYPES
 
 
 def free_port() -> int:
@@ -260,6 +261,8 @@ class LlamaCppServer(LaunchedServer):
 
     name = "llama-cpp-server"
     module = "llama_cpp.server"
+    # the GGUF types the harness makes from one f32 export (import is numpy/gguf-free: a plain tuple)
+    quantizations: ClassVar[tuple[str, ...]] = ("none", *GGUF_TYPES)
     install_hint = "pip install --find-links /work/wheels 'llama-cpp-python[server]'"
 
     @classmethod
@@ -271,22 +274,13 @@ class LlamaCppServer(LaunchedServer):
         raise ModelNotAvailable(f"llama-cpp-server needs a .gguf file or an embedded: model, got {name!r}")
 
     def gguf(self) -> Path:
-        name = self.engine.model
-        if name == "embedded:smollm2-135m":
-            from harness.models.resolve import smollm2_gguf
+        """The same file the in-process ``llama-cpp`` adapter runs for this model × quantization."""
+        from harness.models.gguf_export import GGUFExportError, gguf_for_engine
 
-            return smollm2_gguf()
-        if name.startswith("embedded:"):
-            try:
-                from harness.models.gguf_export import gguf_path  # type: ignore[import-not-found]
-            except ImportError:
-                raise Unsupported(f"{name}: exporting the embedded model to GGUF needs harness.models.gguf_export, "
-                                  "which is not in this installation; use embedded:smollm2-135m or a .gguf") from None
-            return Path(gguf_path(name, self.engine.quantization))
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise AdapterError(f"model file not found: {path}")
-        return path
+        try:
+            return gguf_for_engine(self.engine.model, self.engine.quantization, self.engine.threads)
+        except GGUFExportError as exc:
+            raise Unsupported(f"{self.engine.quantization} of {self.engine.model}: {exc}") from None
 
     @property
     def served_model(self) -> str:

