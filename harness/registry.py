@@ -28,3 +28,9 @@ def adapter_class(name: str) -> type:
         return adapters[name].load()
     except Exception as exc:  # a broken plugin must not take the whole CLI down
         raise UnknownAdapter(f"adapter {name!r} failed to import: {type(exc).__name__}: {exc}") from exc
+
+
+def adapter_ref(name: str) -> str | None:
+    """``module:Class`` of an installed adapter, for a worker in another environment where it is not registered."""
+    ep = available_adapters().get(name)
+    return ep.value if ep is not None else None

