@@ -360,3 +360,39 @@ def test_suite_validation_errors(tmp_path, cli_env):
     suite.write_text("name: x\nengines:\n  - adapter: hf\nworkload:\n  kind: serving\n  rate: 1\n")
     res = run_cli(["validate", str(suite)], cli_env, ROOT)
     assert res.returncode == 2 and "needs a server adapter" in res.stderr
+
+
+def test_request_on_a_keepalive_connection_the_server_closed_is_sent_again():
+    """A server may close an idle keep-alive connection just as the client reuses it (uvicorn does after 5 s):
+    nothing of the reply came, so the client sends the request once more on a fresh connection."""
+    import socket
+    import threading
+
+    body = b'data: {"choices":[{"text":"x"}]}\n\ndata: [DONE]\n\n'
+    reply = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    connections: list[int] = []
+
+    def serve() -> None:
+        # connection 1 answers one request, then reads the next and closes without a byte; later ones answer all
+        for n in range(2):
+            conn, _ = listener.accept()
+            connections.append(n)
+            with conn:
+                conn.settimeout(10)
+                for _ in range(1 if n == 0 else 2):
+                    if not conn.recv(65536):
+                        break
+                    conn.sendall(reply)
+                if n == 0:
+                    conn.recv(65536)  # the reused connection's request: dropped, as a closing server does
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    recs = load(url, n=2, concurrency=1, max_tokens=1)
+    thread.join(timeout=10)
+    listener.close()
+    assert [r.error for r in recs] == [None, None]
+    assert connections == [0, 1]
