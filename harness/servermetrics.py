@@ -15,7 +15,6 @@ GAUGE_HINTS = ("running", "waiting", "usage", "perc", "swapped")
 
 def scrape(url: str, timeout_s: float = 5.0) -> tuple[dict[str, float], set[str]] | None:
     """Summed samples by name and the names of counter families; None when the endpoint is missing or broken."""
-    from prometheus_client.parser import text_string_to_metric_families
 
     try:
         status, body = http_get(url, timeout_s)
@@ -23,11 +22,20 @@ def scrape(url: str, timeout_s: float = 5.0) -> tuple[dict[str, float], set[str]
         return None
     if status != 200:
         return None
+    return parse(body.decode(errors="replace"))
+
+
+def parse(text: str) -> tuple[dict[str, float], set[str]] | None:
+    """Prometheus text exposition → summed samples by name and the names of counter samples; None if malformed."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     values: dict[str, float] = {}
     counters: set[str] = set()
     try:
-        for family in text_string_to_metric_families(body.decode(errors="replace")):
+        for family in text_string_to_metric_families(text):
             for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue  # the family's creation timestamp (OpenMetrics), not a measurement
                 if family.type == "histogram" and not sample.name.endswith(("_sum", "_count")):
                     continue  # buckets would be hundreds of columns; sum and count give the mean
                 values[sample.name] = values.get(sample.name, 0.0) + float(sample.value)

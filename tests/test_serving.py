@@ -15,7 +15,7 @@ import pytest
 from harness.loadgen import ClientConfig, LoadGenerator, Prepared, Target, build_body, build_request, run_sync
 from harness.metrics import window_metrics
 from harness.records import RequestRecord
-from harness.servermetrics import deltas, scrape
+from harness.servermetrics import deltas, parse, scrape
 from harness.workload.arrivals import ArrivalError, build_schedule, load_trace
 from tests.conftest import run_cli
 
@@ -205,6 +205,10 @@ def test_prometheus_deltas(fake):
     assert d["server_vllm_request_success_total_delta"] == 3
     assert d["server_vllm_generation_tokens_total_delta"] == 12
     assert d["server_vllm_num_requests_running"] == 0
+    created = ("# TYPE vllm:request_success_total counter\nvllm:request_success_total 5\n"
+               "vllm:request_success_created 1.7e9\n")
+    assert deltas(parse(created.replace(" 5", " 2")), parse(created)) == {
+        "server_vllm_request_success_total_delta": 3}  # the creation timestamp is not a measurement
     assert scrape("http://127.0.0.1:1/metrics") is None
 
 
