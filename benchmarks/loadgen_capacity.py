@@ -9,8 +9,12 @@ p99, against the server's own emission stamps (client t_first − server t_emit 
 configured TTFT (client TTFT from send − ttft_ms).
 
 Peers (each bounded in time; a peer that cannot run is reported with why): ``vllm bench serve`` (--vllm-python),
-AIPerf and GuideLLM (--peers-venv). Their own request pacing is used (vLLM: gamma arrivals with a high burstiness to
-approach constant; GuideLLM: constant; AIPerf: its request-rate mode).
+AIPerf and GuideLLM >= 0.8 (``guidellm run``; --peers-venv). Their own request pacing is used (vLLM: gamma arrivals
+with a high burstiness to approach constant; GuideLLM: its constant profile; AIPerf: constant request-rate mode).
+Each runs pinned to the generator core, offline, with the local embedded tokenizer directory; a peer trial is
+sustained by the same rule as ours (achieved at the server), and additionally the peer's own result file
+(vllm.json, profile_export_aiperf.json, guidellm.json, kept with its logs under $TMPDIR/loadgen-peers) must report
+every request completed and no error.
 
     python benchmarks/loadgen_capacity.py --mode zero --json out.json \
         --peers-venv /work/venv-peers --vllm-python /work/venv-vllmbench/bin/python
