@@ -9,8 +9,12 @@ p99, against the server's own emission stamps (client t_first − server t_emit 
 configured TTFT (client TTFT from send − ttft_ms).
 
 Peers (each bounded in time; a peer that cannot run is reported with why): ``vllm bench serve`` (--vllm-python),
-AIPerf and GuideLLM (--peers-venv). Their own request pacing is used (vLLM: gamma arrivals with a high burstiness to
-approach constant; GuideLLM: constant; AIPerf: its request-rate mode).
+AIPerf and GuideLLM >= 0.8 (``guidellm run``; --peers-venv). Their own request pacing is used (vLLM: gamma arrivals
+with a high burstiness to approach constant; GuideLLM: its constant profile; AIPerf: constant request-rate mode).
+Each runs pinned to the generator core, offline, with the local embedded tokenizer directory; a peer trial is
+sustained by the same rule as ours (achieved at the server), and additionally the peer's own result file
+(vllm.json, profile_export_aiperf.json, guidellm.json, kept with its logs under $TMPDIR/loadgen-peers) must report
+every request completed and no error.
 
     python benchmarks/loadgen_capacity.py --mode zero --json out.json \
         --peers-venv /work/venv-peers --vllm-python /work/venv-vllmbench/bin/python
@@ -122,38 +126,97 @@ def peer_command(peer: str, server: Server, rate: float, n: int, args: argparse.
                 "--base-url", server.url, "--endpoint", "/v1/completions", "--model", "fake", "--tokenizer", tok,
                 "--dataset-name", "random", "--random-input-len", str(args.input_tokens), "--random-output-len",
                 str(args.output_tokens), "--num-prompts", str(n), "--request-rate", str(rate), "--burstiness",
-                "1000", "--ignore-eos", "--disable-tqdm"]
+                "1000", "--ignore-eos", "--disable-tqdm", "--seed", "0",
+                "--save-result", "--result-dir", str(out), "--result-filename", "vllm.json"]
     venv = Path(args.peers_venv) / "bin"
     if peer == "aiperf":
+        # server token counts: the client does not re-tokenize every reply (ours does not either); no /metrics or
+        # GPU telemetry scraping during the run (ours does not scrape during a capacity trial)
         return [str(venv / "aiperf"), "profile", "--model", "fake", "--url", server.url, "--endpoint-type",
                 "completions", "--streaming", "--request-rate", str(rate), "--request-rate-mode", "constant",
-                "--request-count", str(n),
-                "--synthetic-input-tokens-mean", str(args.input_tokens), "--output-tokens-mean",
-                str(args.output_tokens), "--tokenizer", tok, "--artifact-dir", str(out)]
+                "--request-count", str(n), "--synthetic-input-tokens-mean", str(args.input_tokens),
+                "--output-tokens-mean", str(args.output_tokens), "--extra-inputs", "ignore_eos:true",
+                "--tokenizer", tok, "--use-server-token-count", "--random-seed", "0",
+                "--request-timeout-seconds", "30", "--no-server-metrics", "--no-gpu-telemetry",
+                "--ui", "none", "--artifact-dir", str(out)]
     if peer == "guidellm":
-        return [str(venv / "guidellm"), "benchmark", "--target", server.url, "--rate-type", "constant", "--rate",
-                str(rate), "--max-requests", str(n), "--data",
-                f"prompt_tokens={args.input_tokens},output_tokens={args.output_tokens}", "--processor", tok,
-                "--output-path", str(out / "guidellm.json")]
+        # GuideLLM >= 0.8: `guidellm run` with kind=… option groups (the old `guidellm benchmark` flags are gone)
+        return [str(venv / "guidellm"), "run",
+                "--backend", f"kind=openai_http,target={server.url},model=fake,request_format=/v1/completions,"
+                "timeout=30",
+                "--profile", f"kind=constant,rate={rate}",
+                "--constraint", f"kind=max_requests,count={n}",
+                "--constraint", f"kind=max_duration,seconds={int(2 * n / rate) + 10}",
+                "--data", f"kind=synthetic_text,prompt_tokens={args.input_tokens},output_tokens={args.output_tokens}",
+                "--tokenizer", f"kind=hf_auto,model={tok}",
+                "--seed", "kind=static,value=0",
+                "--output", f"kind=json,path={out / 'guidellm.json'}", "--disable-console-interactive"]
+    raise ValueError(peer)
+
+
+def peer_env(peer: str) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NO_COLOR": "1"}
+    if peer == "aiperf":
+        # AIPerf 0.13 in offline mode looks every tokenizer up as a hub cache entry (snapshot_download), which
+        # rejects a local directory; online mode loads a local path directly. Keep it off the network anyway:
+        # the hub endpoint points at a closed local port, so any hub call fails at once.
+        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            env.pop(k)
+        env["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    return env
+
+
+def peer_outcome(peer: str, out: Path) -> dict:
+    """What the peer itself reports: requests completed, errors, its own achieved rate (req/s)."""
+    if peer == "vllm-bench":
+        d = json.loads((out / "vllm.json").read_text())
+        return {"peer_completed": d["completed"], "peer_errors": d.get("failed", 0),
+                "peer_rate": d["request_throughput"]}
+    if peer == "aiperf":
+        d = json.loads((out / "profile_export_aiperf.json").read_text())
+        completed = int(d["completed_request_count"]["avg"]) if "completed_request_count" in d else 0
+        errors = sum(int(e.get("count", 1)) for e in d.get("error_summary") or [])
+        if d.get("was_cancelled") or not d.get("is_complete", True):
+            errors = max(errors, 1)
+        return {"peer_completed": completed, "peer_errors": errors,
+                "peer_rate": d.get("request_throughput", {}).get("avg", 0.0)}
+    if peer == "guidellm":
+        d = json.loads((out / "guidellm.json").read_text())
+        m = d["benchmarks"][0]["metrics"]
+        totals = m["request_totals"]
+        return {"peer_completed": totals["successful"], "peer_errors": totals["errored"] + totals["incomplete"],
+                "peer_rate": m["requests_per_second"]["successful"]["mean"]}
     raise ValueError(peer)
 
 
 def peer_trial(peer: str, server: Server, rate: float, args: argparse.Namespace, tmp: Path) -> dict:
     n = max(int(rate * args.duration), 50)
     out = tmp / f"{peer}-{rate:.0f}"
+    shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     cmd = peer_command(peer, server, rate, n, args, out)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NO_COLOR": "1"}
     server.reset()
     try:
         res = subprocess.run(["taskset", "-c", str(args.gen_cpu), *cmd], capture_output=True, text=True,
-                             timeout=args.peer_timeout, env=env, cwd=tmp)
-        tail = (res.stderr or res.stdout).strip().splitlines()[-1:] if res.returncode else []
+                             timeout=args.peer_timeout, env=peer_env(peer), cwd=out)
     except subprocess.TimeoutExpired:
         return {"rate": rate, "ok": False, "achieved": 0.0, "why": f"timed out after {args.peer_timeout}s"}
-    ok, achieved = server_verdict(server.stats(), rate, n, 0)
-    why = f"exit {res.returncode}: {tail[0][:200] if tail else ''}" if res.returncode else ""
-    return {"rate": rate, "n": n, "ok": ok and not res.returncode, "achieved": achieved, "why": why}
+    (out / "stdout.log").write_text(res.stdout)
+    (out / "stderr.log").write_text(res.stderr)
+    try:
+        own = peer_outcome(peer, out)
+    except (OSError, KeyError, IndexError, TypeError, ValueError) as e:
+        own = {"peer_completed": 0, "peer_errors": n, "peer_rate": 0.0, "parse_error": f"{type(e).__name__}: {e}"}
+    # same rule as ours: achieved at the server; the peer's own error count and completion count must agree
+    ok, achieved = server_verdict(server.stats(), rate, n, own["peer_errors"])
+    ok = ok and own["peer_completed"] == n and not res.returncode
+    why = ""
+    if res.returncode:
+        tail = [x for x in (res.stderr or res.stdout).strip().splitlines() if x.strip()][-1:]
+        why = f"exit {res.returncode}: {tail[0][:200] if tail else ''} (logs in {out})"
+    elif "parse_error" in own:
+        why = f"no result file parsed: {own['parse_error'][:200]} (logs in {out})"
+    return {"rate": rate, "n": n, "ok": ok, "achieved": achieved, **own, "why": why}
 
 
 # ---------------------------------------------------------------- capacity search
