@@ -101,5 +101,23 @@ class ServerAdapter(InProcessAdapter):
         """None while the server can take requests, else why not (checked before each window)."""
         return None
 
+    def tokenizer(self) -> Any | None:
+        """The served model's own tokenizer where the harness can load it here (``embedded:`` models, local HF
+        directories and GGUFs), so prompts have the suite's length in the server's tokens; else None (word prompts,
+        and the server's usage report gives the counts)."""
+        if not hasattr(self, "_tokenizer"):
+            self._tokenizer = None
+            try:
+                from transformers import AutoTokenizer
+
+                from harness.models.resolve import resolve_model
+
+                resolved = resolve_model(self.engine.model)
+                kwargs = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
+                self._tokenizer = AutoTokenizer.from_pretrained(resolved.tokenizer_path, **kwargs)
+            except Exception:  # noqa: BLE001 - a model only the server knows (attached by URL): no local tokenizer
+                self._tokenizer = None
+        return self._tokenizer
+
     def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
         raise Unsupported(f"adapter {self.name!r} is a server: use `workload: {{kind: serving}}`")

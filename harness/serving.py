@@ -13,7 +13,7 @@ from harness.loadgen import ClientConfig, LoadGenerator, Prepared, Target, build
 from harness.servermetrics import deltas, scrape
 from harness.suite import ServingWorkloadConfig
 from harness.workload.arrivals import ArrivalError, build_schedule
-from harness.workload.prompts import synthetic_prompts
+from harness.workload.prompts import text_prompts
 
 WARMUP_REQUESTS = 4
 
@@ -53,11 +53,11 @@ def serving_window(adapter: ServerAdapter, workload: ServingWorkloadConfig, cloc
     lengths = [n or workload.input_tokens for n in schedule.input_tokens] or [workload.input_tokens]
     outs = [n or workload.output_tokens for n in schedule.output_tokens]
     if len(set(lengths)) <= 1:
-        prompts = synthetic_prompts(tokenizer, schedule.num_requests, lengths[0],
+        prompts = text_prompts(tokenizer, schedule.num_requests, lengths[0],
                                     seed=[workload.seed, 1 if warmup else 0])
     else:
         for i, n_in in enumerate(lengths):
-            prompts += synthetic_prompts(tokenizer, 1, n_in, seed=[workload.seed, 1 if warmup else 0, i])
+            prompts += text_prompts(tokenizer, 1, n_in, seed=[workload.seed, 1 if warmup else 0, i])
     prepared = [Prepared(build_request(cfg, target, build_body(cfg, p.text, outs[i])), p.n_in, p.n_in_source)
                 for i, p in enumerate(prompts)]
     count = None

@@ -345,6 +345,8 @@ def test_llama_cpp_server_end_to_end(tmp_path, cli_env):
 
     reqs = load_requests(str(tmp_path / "r.db"), Store(str(tmp_path / "r.db")).runs()[0]["run_id"])
     assert reqs["error"].isna().all() and (reqs["n_out"] > 0).all()
+    # llama-cpp-python streams no usage: counts come from the model's own tokenizer, and the prompts were made in it
+    assert (reqs["n_in_source"] == "tokenizer").all() and (reqs["n_in"] == 8).all() and (reqs["n_out"] == 4).all()
     # the server is gone after the run
     assert not [p for p in psutil.process_iter(["cmdline"]) if "llama_cpp.server" in " ".join(p.info["cmdline"] or [])
                 and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
@@ -400,3 +402,17 @@ def test_request_on_a_keepalive_connection_the_server_closed_is_sent_again():
     listener.close()
     assert [r.error for r in recs] == [None, None]
     assert connections == [0, 1]
+
+
+def test_text_prompts_have_the_requested_length_in_the_models_tokenizer():
+    from transformers import AutoTokenizer
+
+    from harness.models.resolve import resolve_model
+    from harness.workload.prompts import text_prompts
+
+    tok = AutoTokenizer.from_pretrained(resolve_model("embedded:tiny-llama").tokenizer_path)
+    prompts = text_prompts(tok, 20, 32, seed=0)
+    # n_in is what the tokenizer sees again, never the drawn count taken on trust
+    assert all(len(tok.encode(p.text, add_special_tokens=False)) == p.n_in for p in prompts)
+    assert sum(p.n_in == 32 for p in prompts) >= 15 and all(abs(p.n_in - 32) <= 3 for p in prompts)
+    assert [p.text for p in text_prompts(tok, 20, 32, seed=0)] == [p.text for p in prompts]  # seeded

@@ -52,3 +52,27 @@ def synthetic_prompts(tokenizer: Any | None, count: int, input_tokens: int, seed
             )
         )
     return prompts
+
+
+def text_prompts(tokenizer: Any | None, count: int, input_tokens: int, seed: int | list[int],
+                 max_rounds: int = 8) -> list[Prompt]:
+    """Prompts sent as text (servers tokenize them again): ``count`` texts that the model's own tokenizer encodes to
+    exactly ``input_tokens`` tokens where a few rounds of decode → encode → trim reach a fixed point, else the
+    closest found; ``n_in`` is that re-encoded count, so it is what the server will see, not what was drawn."""
+    if tokenizer is None:
+        return synthetic_prompts(None, count, input_tokens, seed)
+    prompts = []
+    for drawn in synthetic_prompts(tokenizer, count, input_tokens, seed):
+        ids = list(drawn.token_ids or [])
+        text = drawn.text
+        n = len(tokenizer.encode(text, add_special_tokens=False))
+        for _ in range(max_rounds):
+            if n == input_tokens:
+                break
+            ids = tokenizer.encode(text, add_special_tokens=False)[:input_tokens]
+            if len(ids) < input_tokens:  # merges ate tokens: pad from the draw's own ids
+                ids += list(drawn.token_ids or [])[: input_tokens - len(ids)]
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            n = len(tokenizer.encode(text, add_special_tokens=False))
+        prompts.append(Prompt(text=text, n_in=n, n_in_source="tokenizer"))
+    return prompts
