@@ -158,6 +158,21 @@ class Runner:
 
     # ------------------------------------------------------------ serving searches
 
+    def _store_point(self, run_id: str, point: Point, status: str, error: str | None, row: dict[str, Any],
+                     result: PointResult, outcome: RunOutcome,
+                     on_point: Callable[[Point, str, str], None] | None) -> None:
+        """One atomic write per point, then the tally the CLI reports and its exit code follows."""
+        self.store.write_point(run_id, row, result)
+        if status == "ok":
+            outcome.ok += 1
+        elif status == "skipped":
+            outcome.unsupported += 1
+        else:
+            outcome.failed += 1
+            outcome.failures.append((point.label(), error or ""))
+        if on_point:
+            on_point(point, status, error or "")
+
     def _search(self, template: Point, worker: EngineProcess, clock: RunClock, run_id: str,
                 describe: dict[str, Any] | None, outcome: RunOutcome,
                 on_point: Callable[[Point, str, str], None] | None) -> None:
@@ -186,15 +201,8 @@ class Runner:
                 extra = self._run_point(point, worker, clock, time.monotonic() + point.timeout_s, result, describe)
             except WorkerFailure as exc:
                 status, error, result = "failed", str(exc), PointResult(point.point_id)
-            self.store.write_point(run_id, self._point_row(point, status, error, {**(describe or {}), **extra},
-                                                           started, clock.now_ns()), result)
-            if status == "ok":
-                outcome.ok += 1
-            else:
-                outcome.failed += 1
-                outcome.failures.append((point.label(), error or ""))
-            if on_point:
-                on_point(point, status, error or "")
+            row = self._point_row(point, status, error, {**(describe or {}), **extra}, started, clock.now_ns())
+            self._store_point(run_id, point, status, error, row, result, outcome, on_point)
             return {m: v[0] for m, v in ((s[1], s[2:]) for s in result.summaries if s[0] == AGGREGATE)}
 
         arrival = template.workload.arrival if template.workload.arrival != "concurrency" else "constant"
@@ -300,16 +308,7 @@ class Runner:
                                 worker = None
                         row = self._point_row(point, status, error, {**(describe or {}), **extra}, started_ns,
                                               clock.now_ns())
-                        self.store.write_point(run_id, row, result)
-                        if status == "ok":
-                            outcome.ok += 1
-                        elif status == "skipped":
-                            outcome.unsupported += 1
-                        else:
-                            outcome.failed += 1
-                            outcome.failures.append((point.label(), error or ""))
-                        if on_point:
-                            on_point(point, status, error or "")
+                        self._store_point(run_id, point, status, error, row, result, outcome, on_point)
                         progress.advance(task)
                     if worker is not None:
                         worker.close()
