@@ -11,8 +11,8 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from harness.models.resolve import check_model_name
+from harness.plan.suite import EngineConfig
 from harness.records import RequestRecord, RunClock
-from harness.suite import EngineConfig
 from harness.workload.prompts import Prompt
 
 
@@ -77,8 +77,8 @@ class InProcessAdapter(ABC):
 class ServerAdapter(InProcessAdapter):
     """An engine reached over HTTP: an OpenAI-compatible server, attached by URL or launched for the group.
 
-    The worker runs the load generator (``harness.serving``) against ``url``; ``load`` starts or checks the server,
-    ``close`` stops what ``load`` started. ``served_model`` is the name requests carry.
+    The worker runs the load generator (``harness.scenarios.serving_window``) against ``url``; ``load`` starts or
+    checks the server, ``close`` stops what ``load`` started. ``served_model`` is the name requests carry.
     """
 
     serving: ClassVar[bool] = True

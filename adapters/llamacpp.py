@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
 
 from harness.models.gguf_export import GGUF_TYPES, GGUFExportError, gguf_for_engine, tensor_types
+from harness.plan.suite import EngineConfig
 from harness.records import RequestRecord, RunClock
-from harness.suite import EngineConfig
 from harness.workload.prompts import Prompt
 
 CTX_STEP = 256  # n_ctx is rounded up to this when sized for a workload

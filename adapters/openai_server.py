@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from harness.adapters.base import AdapterError, ServerAdapter, Unsupported
 
-from harness.loadgen import LoadgenError, http_get, probe
+from harness.loadgen.client import LoadgenError, http_get, probe
 from harness.models.gguf_export import GGUF_TYPES
 
 
@@ -227,7 +227,7 @@ class LaunchedServer(ServerAdapter):
 
 
 class FakeServerLauncher(LaunchedServer):
-    """harness.fakeserver with ``args`` ttft_ms, itl_ms, tokens_per_chunk, max_concurrency, fault, die_after."""
+    """harness.loadgen.fakeserver with ``args`` ttft_ms, itl_ms, tokens_per_chunk, max_concurrency, fault, die_after."""
 
     name = "fake-server"
     module = "httptools"
@@ -239,7 +239,7 @@ class FakeServerLauncher(LaunchedServer):
 
     def server_command(self) -> list[str]:
         a = self.engine.args
-        cmd = [self.python, "-m", "harness.fakeserver", "--port", str(self.port), "--model", self.served_model]
+        cmd = [self.python, "-m", "harness.loadgen.fakeserver", "--port", str(self.port), "--model", self.served_model]
         for key in ("ttft_ms", "itl_ms", "tokens_per_chunk", "max_concurrency", "die_after"):
             if a.get(key) is not None:
                 cmd += [f"--{key.replace('_', '-')}", str(a[key])]

@@ -3,7 +3,7 @@
 Per-token timestamps come from driving the engine's own step loop with delta outputs: every ``step()`` returns the
 tokens each request gained, and the step's return is stamped on the run clock. That is when tokens reach the
 caller (as a streaming client sees them), never a total divided by a count. vLLM's engine core runs in a child
-process started with spawn; ``harness.worker`` is run as ``-m`` and guards its entry point, as spawn needs.
+process started with spawn; ``harness.execution.worker`` is run as ``-m`` and guards its entry point, as spawn needs.
 
 vLLM usually lives in its own environment (it pins torch and transformers): give the engine ``env:`` in the suite
 (see README, "Engine environments").

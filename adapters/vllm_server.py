@@ -4,7 +4,7 @@
 vllm.entrypoints.openai.api_server`` does. Bound to 127.0.0.1 (``VLLM_HOST_IP`` too: otherwise vLLM's internal
 connection binds a non-loopback address), offline (``HF_HUB_OFFLINE``), KV cache size from ``kv_cache_space_gib``
 on the CPU backend. What was measured with it (startup time, ``/metrics`` names): docs/validation/vllm-cpu.md.
-``/metrics`` deltas per window: ``harness.servermetrics`` (scrape before and after, counters as deltas).
+``/metrics`` deltas per window: ``harness.measure.servermetrics`` (scrape before and after, counters as deltas).
 """
 
 from __future__ import annotations

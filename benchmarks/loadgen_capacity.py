@@ -1,6 +1,6 @@
 """Load generator capacity, lateness and TTFT error, against the peers on the same server in the same run.
 
-The fake server (harness.fakeserver) runs pinned to one core, the generator to another. For each client the
+The fake server (harness.loadgen.fakeserver) runs pinned to one core, the generator to another. For each client the
 highest constant request rate it sustains is searched: a rate is sustained when the server completed every request,
 no request failed, and the rate achieved *at the server* — (completed − 1) / (last completion − first completion) —
 is ≥ 99% of the offered rate; the best rate found is then confirmed over ``--trials`` trials (all must pass, else
@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.loadgen import (  # noqa: E402
+from harness.loadgen.client import (  # noqa: E402
     ClientConfig,
     LoadGenerator,
     Prepared,
@@ -59,8 +59,8 @@ def post(url: str) -> None:
 
 class Server:
     def __init__(self, cpu: int, ttft_ms: float, itl_ms: float) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "harness.fakeserver", "--port", "0", "--cpu", str(cpu),
-                                      "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness.loadgen.fakeserver", "--port", "0",
+                                      "--cpu", str(cpu), "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)],
                                      stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.proc.stdout is not None
         self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline().split()[-1])}"

@@ -15,9 +15,9 @@ import json
 import time
 from pathlib import Path
 
-from harness.energy import energy_sources
+from harness.measure.energy import energy_sources
+from harness.measure.samplers.nvml import NvmlRecorder, NvmlSampler
 from harness.records import RunClock
-from harness.samplers.nvml import NvmlRecorder, NvmlSampler
 
 
 def load(seconds: float) -> None:
@@ -41,7 +41,7 @@ def window(seconds: float, interval_ms: float = 10.0) -> dict[str, float | None]
     b = clock.now_ns()
     time.sleep(0.05)
     tl = sampler.stop()
-    from harness.energy import _cumulative, _integrated
+    from harness.measure.energy import _cumulative, _integrated
 
     counter = _cumulative(tl, "gpu0_energy_mj", 1e-3)
     instant = _integrated(tl, "gpu0_power_w")

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from harness import __version__
-from harness.energy import energy_figures
-from harness.fingerprint import fingerprint
-from harness.metrics import WindowSLO, aggregate_repetitions, window_metrics
+from harness.measure.energy import energy_figures
+from harness.measure.fingerprint import fingerprint
+from harness.metrics.formulas import WindowSLO, aggregate_repetitions, window_metrics
+from harness.plan.suite import stable_hash
 from harness.records import RequestRecord, Timeline
-from harness.store import AGGREGATE, PointResult, Store
-from harness.suite import stable_hash
+from harness.results.store import AGGREGATE, PointResult, Store
 
 QUANT = {  # name: (decode speed-up, mean KL, top-1 agreement, weight bytes factor)
     "none": (1.0, 0.0, 1.0, 1.0), "int8_weight_only": (1.35, 0.002, 0.985, 0.5),

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.engine_process import EngineProcess
-from harness.metrics import window_metrics
+from harness.execution.engine_process import EngineProcess
+from harness.measure.samplers import SAMPLERS, sampler_class
+from harness.metrics.formulas import window_metrics
+from harness.plan.suite import EngineConfig, WorkloadConfig
 from harness.records import RequestRecord, RunClock
-from harness.samplers import SAMPLERS, sampler_class
-from harness.suite import EngineConfig, WorkloadConfig
 
 
 def main() -> None:

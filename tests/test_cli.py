@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.results import load_points
+from harness.results.frames import load_points
 from tests.conftest import ROOT, run_cli
 
 

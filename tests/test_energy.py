@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.energy import energy_figures, idle_power_w
+from harness.measure.energy import energy_figures, idle_power_w
+from harness.measure.samplers.nvml import NvmlReplay, NvmlSampler
+from harness.measure.samplers.rapl import RaplSampler
 from harness.records import RequestRecord, RunClock, Timeline
-from harness.samplers.nvml import NvmlReplay, NvmlSampler
-from harness.samplers.rapl import RaplSampler
 
 pytest.importorskip("pynvml")
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -69,7 +69,7 @@ def records_over(a: int, b: int) -> list[RequestRecord]:
 
 
 def test_counter_energy_agrees_with_instant_power_and_the_averaged_reading_lags():
-    from harness.energy import _cumulative, _integrated
+    from harness.measure.energy import _cumulative, _integrated
 
     timeline = replay(RECORDING)
     a, b = load_window()
@@ -124,7 +124,7 @@ def test_a_lost_gpu_ends_the_sampler_with_the_cause_and_keeps_earlier_readings()
 
 
 def test_cuda_visible_devices_map_by_uuid_and_index():
-    from harness.samplers.nvml import visible_handles
+    from harness.measure.samplers.nvml import visible_handles
 
     nvml = NvmlReplay(RECORDING)
     uuid = "GPU-e8b38896-7149-a5b5-9fdb-e389b928418c"
@@ -186,8 +186,8 @@ def test_codecarbon_offline_labels_a_tdp_estimate_as_an_estimate():
     pytest.importorskip("codecarbon")
     import time
 
-    from harness.energy import carbon_figures
-    from harness.samplers.codecarbon_sampler import CodecarbonSampler
+    from harness.measure.energy import carbon_figures
+    from harness.measure.samplers.codecarbon_sampler import CodecarbonSampler
 
     sampler = CodecarbonSampler(RunClock(), interval_ms=500, country_iso_code="FRA")
     sampler.start()
@@ -205,7 +205,7 @@ def test_codecarbon_offline_labels_a_tdp_estimate_as_an_estimate():
 
 
 def test_a_suite_asking_for_nvml_on_a_machine_without_gpu_runs_with_one_warning(tmp_path, cli_env):
-    from harness.samplers.nvml import NvmlSampler
+    from harness.measure.samplers.nvml import NvmlSampler
     from tests.conftest import run_cli
 
     ok, why = NvmlSampler.available()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.envs import EnvBuildError, ensure_env, env_dir, env_key
-from harness.suite import SuiteError, parse_suite
+from harness.execution.envs import EnvBuildError, ensure_env, env_dir, env_key
+from harness.plan.suite import SuiteError, parse_suite
 
 
 def test_env_key_is_the_spec() -> None:

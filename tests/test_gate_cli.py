@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from harness.store import Store, request_table
+from harness.results.store import Store, request_table
 from tests import pg
 from tests.conftest import run_cli
 

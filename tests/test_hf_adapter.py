@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.plan.suite import EngineConfig
+from harness.plugins import adapter_class
 from harness.records import RunClock
-from harness.registry import adapter_class
-from harness.suite import EngineConfig
 from harness.workload.prompts import synthetic_prompts
 
 

@@ -13,11 +13,11 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip 
 
 from harness.adapters.base import Unsupported  # noqa: E402
 
-from harness import metrics  # noqa: E402
+from harness.metrics import formulas as metrics  # noqa: E402
 from harness.models.gguf_export import GGUF_TYPES, gguf_path, tensor_types, weights_bytes  # noqa: E402
+from harness.plan.suite import EngineConfig  # noqa: E402
 from harness.records import RunClock  # noqa: E402
-from harness.results import load_points  # noqa: E402
-from harness.suite import EngineConfig  # noqa: E402
+from harness.results.frames import load_points  # noqa: E402
 from harness.workload.prompts import synthetic_prompts  # noqa: E402
 from tests.conftest import ROOT, run_cli  # noqa: E402
 
@@ -64,7 +64,7 @@ def test_f32_export_matches_hf_float32(hf):
     """The export is faithful: same tensors' bytes, same tokenizer, same logits and greedy tokens as transformers."""
     from gguf import GGUFReader
 
-    from harness.fidelity import fidelity_token_ids
+    from harness.measure.fidelity import fidelity_token_ids
 
     path = gguf_path(MODEL, "f32")
     reader = GGUFReader(str(path))
@@ -100,7 +100,7 @@ def test_f32_export_matches_hf_float32(hf):
 @pytest.mark.slow
 def test_quantized_types_and_fidelity_ordering():
     """llama.cpp makes each type from the one F32 export; fidelity and compression order as the bit widths do."""
-    from harness.fidelity import fidelity
+    from harness.measure.fidelity import fidelity
 
     expected = {"f16": "F16", "q8_0": "Q8_0", "q4_0": "Q4_0", "q4_k_m": "Q4_K"}
     figures = {}

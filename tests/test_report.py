@@ -14,7 +14,7 @@ from harness.report import write_report
 from harness.report.browser import Chromium, check_report, find_chromium
 from harness.report.data import decimate, pareto_front
 from harness.report.render import safe_json
-from harness.store import Store
+from harness.results.store import Store
 from tests.conftest import run_cli
 
 SCRIPT = "<script>window.__pwned=1</script>"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import load_points, load_requests
-from harness.store import Store
+from harness.results.frames import load_points, load_requests
+from harness.results.store import Store
 from tests.conftest import run_cli
 
 SUITE = """\

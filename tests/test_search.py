@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.search import coordinate_search, rank_key, violation
-from harness.store import Store
-from harness.suite import ArgSearchSpec, SuiteError, parse_suite
-from harness.validate import check_suite
+from harness.plan.suite import ArgSearchSpec, SuiteError, parse_suite
+from harness.plan.validate import check_suite
+from harness.results.store import Store
+from harness.scenarios.arg_search import coordinate_search, rank_key, violation
 from tests.conftest import run_cli
 
 SPEC = ArgSearchSpec(objective="output_throughput_tok_s", constraints={"tpot_ms_p99": {"max": 50}},

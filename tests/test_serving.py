@@ -1,5 +1,5 @@
-"""Serving: the load generator against a real local streaming server (harness.fakeserver) — SSE faults, arrivals,
-coordinated omission, timeouts, server death, launcher teardown, CLI errors, Prometheus deltas."""
+"""Serving: the load generator against a real local streaming server (harness.loadgen.fakeserver) — SSE faults,
+arrivals, coordinated omission, timeouts, server death, launcher teardown, CLI errors, Prometheus deltas."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import numpy as np
 import psutil
 import pytest
 
-from harness.loadgen import ClientConfig, LoadGenerator, Prepared, Target, build_body, build_request, run_sync
-from harness.metrics import window_metrics
+from harness.loadgen.client import ClientConfig, LoadGenerator, Prepared, Target, build_body, build_request, run_sync
+from harness.measure.servermetrics import deltas, parse, scrape
+from harness.metrics.formulas import window_metrics
 from harness.records import RequestRecord
-from harness.servermetrics import deltas, parse, scrape
 from harness.workload.arrivals import ArrivalError, build_schedule, load_trace
 from tests.conftest import run_cli
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_fake(*args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "harness.fakeserver", "--port", "0", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "harness.loadgen.fakeserver", "--port", "0", *args],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -247,19 +247,19 @@ def test_cli_run_server_dies_mid_point(tmp_path, cli_env):
     store = tmp_path / "r.db"
     res = run_cli(["run", str(suite), "-s", str(store), "--no-progress"], cli_env, ROOT, timeout=120)
     assert res.returncode == 1, res.stderr
-    from harness.results import load_points, load_requests
+    from harness.results.frames import load_points, load_requests
 
     points = load_points(str(store))
     assert list(points["status"]) == ["ok", "ok", "failed"]
     assert "server died" in points["error"].iloc[2]
-    from harness.store import Store
+    from harness.results.store import Store
 
     reqs = load_requests(str(store), Store(str(store)).runs()[0]["run_id"])
     second = reqs[reqs["point_id"] == points["point_id"].iloc[1]]
     assert len(second) == 30 and second["error"].notna().sum() >= 20  # 10 served, then refused/cut
     assert second["error"].dropna().str.contains("connect failed|closed by the server|connection lost").all()
     logs = list((tmp_path / "logs").rglob("*.server.log"))
-    assert logs and "harness.fakeserver" in logs[0].read_text()
+    assert logs and "harness.loadgen.fakeserver" in logs[0].read_text()
 
 
 def test_cli_unreachable_url_exit_2(tmp_path, cli_env):
@@ -283,7 +283,7 @@ def test_cli_openai_adapter_against_running_server(tmp_path, cli_env, fake):
     suite.write_text(SUITE.format(adapter="openai", args=f"{{url: '{fake}'}}"))
     res = run_cli(["run", str(suite), "-s", str(tmp_path / "r.db"), "--no-progress"], cli_env, ROOT)
     assert res.returncode == 0, res.stderr
-    from harness.results import load_points
+    from harness.results.frames import load_points
 
     points = load_points(str(tmp_path / "r.db"))
     assert (points["request_throughput_req_s"] > 0).all()
@@ -294,7 +294,7 @@ def test_cli_openai_adapter_against_running_server(tmp_path, cli_env, fake):
 def test_launcher_teardown_leaves_no_orphans(tmp_path, monkeypatch):
     from harness.adapters.openai_server import FakeServerLauncher
 
-    from harness.suite import EngineConfig
+    from harness.plan.suite import EngineConfig
 
     monkeypatch.setenv("HARNESS_LOG_PATH", str(tmp_path / "g.log"))
     engine = EngineConfig(adapter="fake-server", model="fake", dtype="float32", quantization="none", device="cpu",
@@ -338,10 +338,10 @@ def test_llama_cpp_server_end_to_end(tmp_path, cli_env):
                      .replace("num_requests: 30", "num_requests: 4"))
     res = run_cli(["run", str(suite), "-s", str(tmp_path / "r.db"), "--no-progress"], cli_env, ROOT, timeout=300)
     assert res.returncode == 0, res.stderr + res.stdout
-    from harness.results import load_points, load_requests
+    from harness.results.frames import load_points, load_requests
 
     assert load_points(str(tmp_path / "r.db"))["status"].tolist() == ["ok"]
-    from harness.store import Store
+    from harness.results.store import Store
 
     reqs = load_requests(str(tmp_path / "r.db"), Store(str(tmp_path / "r.db")).runs()[0]["run_id"])
     assert reqs["error"].isna().all() and (reqs["n_out"] > 0).all()

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from harness.records import RequestRecord, Timeline
-from harness.results import export_run, load_points
-from harness.store import AGGREGATE, PointResult, Store, StoreError, request_table
+from harness.results.frames import export_run, load_points
+from harness.results.store import AGGREGATE, PointResult, Store, StoreError, request_table
 
 
 def _row(point_id: str, idx: int, status: str = "ok", error: str | None = None) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.suite import SuiteError, expand, parse_suite, suite_hash
-from harness.validate import check_suite
+from harness.plan.suite import SuiteError, expand, parse_suite, suite_hash
+from harness.plan.validate import check_suite
 
 BASE = """\
 name: t
@@ -116,7 +116,7 @@ def test_everything_excluded_is_an_error():
 def test_shipped_suites_validate():
     from pathlib import Path
 
-    from harness.suite import load_suite
+    from harness.plan.suite import load_suite
 
     for path in Path(__file__).resolve().parent.parent.glob("suites/*.yaml"):
         check_suite(load_suite(path))

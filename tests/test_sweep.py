@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.metrics import WindowSLO, is_saturated, meets_p99_slo
-from harness.suite import SearchSpec
-from harness.sweep import rate_sweep, slo_search
+from harness.metrics.formulas import WindowSLO, is_saturated, meets_p99_slo
+from harness.plan.suite import SearchSpec
+from harness.scenarios.rate_search import rate_sweep, slo_search
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ slo: {ttft_ms: 200}
     line = next(ln for ln in res.stderr.splitlines() if "largest rate meeting the SLO" in ln)
     rate = float(line.split("SLO: ")[1].split()[0])
     assert 12 <= rate <= 27, line
-    from harness.results import load_points
+    from harness.results.frames import load_points
 
     points = load_points(str(tmp_path / "r.db"))
     assert 3 <= len(points) <= 7 and (points["status"] == "ok").all()  # every trial stored

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import Store
-from harness.suite import load_suite
+from harness.plan.suite import load_suite
+from harness.results.store import Store
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def vllm_python() -> str:
-    from harness.envs import EnvBuildError, ensure_env
+    from harness.execution.envs import EnvBuildError, ensure_env
 
     spec = load_suite(ROOT / "suites" / "vllm.yaml").engines[0].env
     assert spec is not None
@@ -159,8 +159,8 @@ def _free_port() -> int:
 def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> None:
     from harness.adapters.vllm_server import SERVED_MODEL_NAME, vllm_server_command
 
+    from harness.measure.servermetrics import deltas, scrape
     from harness.models.embedded import ensure_tiny_llama
-    from harness.servermetrics import deltas, scrape
 
     port = _free_port()
     model_dir = str(ensure_tiny_llama())

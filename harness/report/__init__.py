@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.report.data import collect
 from harness.report.render import ReportError, render_html
-from harness.store import Store
+from harness.results.store import Store
 
 __all__ = ["ReportError", "build_report", "write_report"]
 

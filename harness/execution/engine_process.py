@@ -1,0 +1,149 @@
+"""The runner's side of an engine worker (``harness.execution.worker``): start, ask, time out, kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from harness.plan.suite import EngineConfig
+
+
+class WorkerFailure(Exception):
+    """The worker timed out, crashed or answered with an error; the message is one line for the point's record."""
+
+
+class WorkerSkip(WorkerFailure):
+    """The engine cannot run this combination here; the point is stored as skipped with the reason."""
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    hint = " (killed: likely out of memory)" if -returncode == signal.SIGKILL else ""
+    return f"{name}{hint}"
+
+
+def worker_python(engine: EngineConfig, log: Any = None) -> str:
+    """The interpreter for this engine's worker: the suite's ``python``, its built ``env``, or the harness's own.
+
+    Raises ``WorkerFailure`` when the environment cannot be built (the point fails with pip's reason).
+    """
+    if engine.env is not None:
+        from harness.execution.envs import EnvBuildError, ensure_env
+
+        try:
+            return str(ensure_env(engine.env.requirements, engine.env.uninstall, engine.env.python, log=log))
+        except EnvBuildError as exc:
+            raise WorkerFailure(f"engine environment: {exc}") from None
+    return engine.python or sys.executable
+
+
+def worker_env(engine: EngineConfig, python: str | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+                "CUDA_DEVICE_ORDER": "PCI_BUS_ID"})  # CUDA numbers GPUs as NVML does
+    if engine.visible_gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = engine.visible_gpus
+    if engine.threads:
+        env["OMP_NUM_THREADS"] = str(engine.threads)
+    # A worker in another environment still needs this harness importable.
+    source_root = str(Path(__file__).resolve().parent.parent)
+    if engine.python or engine.env or (python and python != sys.executable):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+class EngineProcess:
+    def __init__(self, engine: EngineConfig, log_path: Path, python: str | None = None) -> None:
+        self.engine = engine
+        python = python or engine.python or sys.executable
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [python, "-m", "harness.execution.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env={**worker_env(engine, python), "HARNESS_LOG_PATH": str(log_path)},  # launched servers log beside it
+            start_new_session=True,  # its own process group: a kill takes its children too
+        )
+        self._replies: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._replies.put(line.decode())
+        self._replies.put(None)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1].strip()[:300] if lines else ""
+
+    def request(self, msg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise WorkerFailure(self._death_message()) from None
+        try:
+            line = self._replies.get(timeout=max(timeout_s, 0.001))
+        except queue.Empty:
+            self.kill()
+            raise WorkerFailure(f"timed out after {timeout_s:.0f}s (point timeout_s)") from None
+        if line is None:
+            raise WorkerFailure(self._death_message())
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise (WorkerSkip if reply.get("skip") else WorkerFailure)(reply.get("error", "worker error"))
+        return reply
+
+    def _death_message(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None:
+            return "engine worker stopped answering"
+        cause = _signal_name(code) if code < 0 else f"exit code {code}"
+        tail = self._log_tail()
+        return f"engine worker died ({cause})" + (f": {tail}" if tail else "")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self._log.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(b'{"op": "exit"}\n')
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()

@@ -1,0 +1,57 @@
+"""Host CPU and memory of the engine's process tree (psutil)."""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+import psutil
+
+from harness.measure.samplers.base import ThreadedSampler
+
+
+class PsutilSampler(ThreadedSampler):
+    """Fields: ``rss_bytes`` (sum over the engine process and its children), ``cpu_pct`` (same tree, 100 = one
+    core), ``system_cpu_pct`` (whole machine, 100 = all cores), ``system_mem_used_bytes``."""
+
+    name: ClassVar[str] = "psutil"
+
+    def setup(self) -> None:
+        self._root = psutil.Process(self.target_pid or os.getpid())
+        self._procs: dict[int, psutil.Process] = {}
+        self._tree()  # prime cpu_percent: its first call per process returns 0.0
+        psutil.cpu_percent(None)
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            current = [self._root, *self._root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            raise RuntimeError(f"engine process {self._root.pid} ended") from None
+        alive = []
+        for proc in current:
+            known = self._procs.get(proc.pid)
+            if known is None:
+                known = self._procs[proc.pid] = proc
+                try:
+                    known.cpu_percent(None)
+                except psutil.Error:
+                    continue
+            alive.append(known)
+        return alive
+
+    def read(self) -> dict[str, float | None]:
+        rss = 0
+        cpu = 0.0
+        for proc in self._tree():
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    cpu += proc.cpu_percent(None)
+            except psutil.Error:  # a child that exited between listing and reading
+                continue
+        return {
+            "rss_bytes": float(rss),
+            "cpu_pct": cpu,
+            "system_cpu_pct": psutil.cpu_percent(None),
+            "system_mem_used_bytes": float(psutil.virtual_memory().used),
+        }

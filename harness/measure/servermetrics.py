@@ -1,0 +1,69 @@
+"""Server-side figures: Prometheus ``/metrics`` scraped before and after a window, parsed by prometheus_client.
+
+Counters are stored as their increase over the window (``server_<name>_delta``), gauges as their value after it
+(``server_<name>``). Samples of one name are summed over their labels (e.g. every model or engine of a vLLM server).
+Names keep the server's own (``vllm:generation_tokens_total`` → ``server_vllm_generation_tokens_total_delta``).
+"""
+
+from __future__ import annotations
+
+from harness.loadgen.client import http_get
+
+# vLLM's request, token and KV-cache metrics, matched on the sample name without the ``vllm:`` prefix
+GAUGE_HINTS = ("running", "waiting", "usage", "perc", "swapped")
+
+
+def scrape(url: str, timeout_s: float = 5.0) -> tuple[dict[str, float], set[str]] | None:
+    """Summed samples by name and the names of counter families; None when the endpoint is missing or broken."""
+
+    try:
+        status, body = http_get(url, timeout_s)
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    return parse(body.decode(errors="replace"))
+
+
+def parse(text: str) -> tuple[dict[str, float], set[str]] | None:
+    """Prometheus text exposition → summed samples by name and the names of counter samples; None if malformed."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values: dict[str, float] = {}
+    counters: set[str] = set()
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue  # the family's creation timestamp (OpenMetrics), not a measurement
+                if family.type == "histogram" and not sample.name.endswith(("_sum", "_count")):
+                    continue  # buckets would be hundreds of columns; sum and count give the mean
+                values[sample.name] = values.get(sample.name, 0.0) + float(sample.value)
+                if family.type in ("counter", "histogram", "summary"):
+                    counters.add(sample.name)
+    except ValueError:
+        return None
+    return values, counters
+
+
+def _key(name: str) -> str:
+    return "server_" + name.replace(":", "_")
+
+
+def deltas(before: tuple[dict[str, float], set[str]] | None,
+           after: tuple[dict[str, float], set[str]] | None) -> dict[str, float | None]:
+    """Counter increases and gauges' after-values, keyed ``server_…``. A counter that went down (server restart)
+    gives None rather than a negative figure."""
+    if after is None:
+        return {}
+    values_after, counters = after
+    values_before = before[0] if before else {}
+    out: dict[str, float | None] = {}
+    for name, value in values_after.items():
+        if name in counters:
+            if name in values_before:
+                d = value - values_before[name]
+                out[_key(name) + "_delta"] = d if d >= 0 else None
+        else:
+            out[_key(name)] = value
+    return out

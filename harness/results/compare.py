@@ -1,0 +1,40 @@
+"""Side-by-side comparison of several runs: each point's key metrics per run, with deltas against the first."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.results.frames import load_points
+from harness.results.store import Store
+
+COMPARE_METRICS = ("output_throughput_tok_s", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "mem_peak_rss_bytes",
+                   "energy_per_token_j")
+
+
+def compare_runs(stores_and_runs: list[tuple[Store, str]], metrics: tuple[str, ...] = COMPARE_METRICS) -> pd.DataFrame:
+    """Long format: one row per (point, metric, run) with value, CI and the change against the first run (%)."""
+    rows = []
+    frames = [load_points(store, run_id) for store, run_id in stores_and_runs]
+    first = frames[0]
+    for _, base in first.iterrows():
+        for metric in metrics:
+            if metric not in first.columns:
+                continue
+            ref = base.get(metric)
+            for (_, run_id), frame in zip(stores_and_runs, frames, strict=True):
+                match = frame[frame["point_id"] == base["point_id"]]
+                if match.empty:
+                    match = frame[frame["label"] == base["label"]]
+                value = low = high = None
+                status = "missing"
+                if not match.empty:
+                    row = match.iloc[0]
+                    status = row["status"]
+                    value = row.get(metric)
+                    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+                delta = None
+                if value is not None and ref is not None and pd.notna(value) and pd.notna(ref) and ref != 0:
+                    delta = (value - ref) / abs(ref) * 100
+                rows.append({"point": base["label"], "metric": metric, "run_id": run_id, "status": status,
+                             "value": value, "ci_low": low, "ci_high": high, "change_pct": delta})
+    return pd.DataFrame(rows)
