@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
 
 from harness.models.gguf_export import GGUF_TYPES, GGUFExportError, gguf_for_engine, tensor_types
-from harness.plan.suite import EngineConfig
+from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 

@@ -27,8 +27,8 @@ import numpy as np
 from harness import __version__
 from harness.measure.energy import energy_figures
 from harness.measure.fingerprint import fingerprint
-from harness.metrics.formulas import WindowSLO, aggregate_repetitions, window_metrics
-from harness.plan.suite import stable_hash
+from harness.metrics import WindowSLO, aggregate_repetitions, window_metrics
+from harness.plan.points import stable_hash
 from harness.records import RequestRecord, Timeline
 from harness.results.store import AGGREGATE, PointResult, Store
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from harness.execution.engine_process import EngineProcess
 from harness.measure.samplers import SAMPLERS, sampler_class
-from harness.metrics.formulas import window_metrics
-from harness.plan.suite import EngineConfig, WorkloadConfig
+from harness.metrics import window_metrics
+from harness.plan.points import EngineConfig, WorkloadConfig
 from harness.records import RequestRecord, RunClock
 
 

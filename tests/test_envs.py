@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.execution.envs import EnvBuildError, ensure_env, env_dir, env_key
-from harness.plan.suite import SuiteError, parse_suite
+from harness.plan.loader import parse_suite
+from harness.plan.schema import SuiteError
 
 
 def test_env_key_is_the_spec() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.plan.suite import EngineConfig
+from harness.plan.points import EngineConfig
 from harness.plugins import adapter_class
 from harness.records import RunClock
 from harness.workload.prompts import synthetic_prompts

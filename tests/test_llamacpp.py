@@ -13,9 +13,9 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip 
 
 from harness.adapters.base import Unsupported  # noqa: E402
 
-from harness.metrics import formulas as metrics  # noqa: E402
+from harness import metrics  # noqa: E402
 from harness.models.gguf_export import GGUF_TYPES, gguf_path, tensor_types, weights_bytes  # noqa: E402
-from harness.plan.suite import EngineConfig  # noqa: E402
+from harness.plan.points import EngineConfig  # noqa: E402
 from harness.records import RunClock  # noqa: E402
 from harness.results.frames import load_points  # noqa: E402
 from harness.workload.prompts import synthetic_prompts  # noqa: E402

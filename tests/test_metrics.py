@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.metrics import formulas as m
+from harness import metrics as m
 from harness.records import RequestRecord
 
 MS = 1_000_000  # ns per ms

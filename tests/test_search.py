@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.plan.suite import ArgSearchSpec, SuiteError, parse_suite
+from harness.plan.loader import parse_suite
+from harness.plan.schema import ArgSearchSpec, SuiteError
 from harness.plan.validate import check_suite
 from harness.results.store import Store
 from harness.scenarios.arg_search import coordinate_search, rank_key, violation

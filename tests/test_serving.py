@@ -14,7 +14,7 @@ import pytest
 
 from harness.loadgen.client import ClientConfig, LoadGenerator, Prepared, Target, build_body, build_request, run_sync
 from harness.measure.servermetrics import deltas, parse, scrape
-from harness.metrics.formulas import window_metrics
+from harness.metrics import window_metrics
 from harness.records import RequestRecord
 from harness.workload.arrivals import ArrivalError, build_schedule, load_trace
 from tests.conftest import run_cli
@@ -294,7 +294,7 @@ def test_cli_openai_adapter_against_running_server(tmp_path, cli_env, fake):
 def test_launcher_teardown_leaves_no_orphans(tmp_path, monkeypatch):
     from harness.adapters.openai_server import FakeServerLauncher
 
-    from harness.plan.suite import EngineConfig
+    from harness.plan.points import EngineConfig
 
     monkeypatch.setenv("HARNESS_LOG_PATH", str(tmp_path / "g.log"))
     engine = EngineConfig(adapter="fake-server", model="fake", dtype="float32", quantization="none", device="cpu",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.plan.suite import SuiteError, expand, parse_suite, suite_hash
+from harness.plan.expand import expand, suite_hash
+from harness.plan.loader import parse_suite
+from harness.plan.schema import SuiteError
 from harness.plan.validate import check_suite
 
 BASE = """\
@@ -116,7 +118,7 @@ def test_everything_excluded_is_an_error():
 def test_shipped_suites_validate():
     from pathlib import Path
 
-    from harness.plan.suite import load_suite
+    from harness.plan.loader import load_suite
 
     for path in Path(__file__).resolve().parent.parent.glob("suites/*.yaml"):
         check_suite(load_suite(path))

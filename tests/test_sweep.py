@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.metrics.formulas import WindowSLO, is_saturated, meets_p99_slo
-from harness.plan.suite import SearchSpec
+from harness.metrics import WindowSLO, is_saturated, meets_p99_slo
+from harness.plan.schema import ServingSearchSpec
 from harness.scenarios.rate_search import rate_sweep, slo_search
 from tests.conftest import run_cli
 
@@ -46,7 +46,7 @@ def modelled_server(capacity: float, calls: list):
 
 def test_rate_sweep_bounds_rates_and_saturation():
     calls: list = []
-    res = rate_sweep(SearchSpec(mode="rate_sweep", rates=4, max_concurrency=32), "poisson",
+    res = rate_sweep(ServingSearchSpec(mode="rate_sweep", rates=4, max_concurrency=32), "poisson",
                      modelled_server(100.0, calls))
     assert calls[0] == ("concurrency", None, 1) and calls[1] == ("concurrency", None, 32)
     assert [round(c[1], 6) for c in calls[2:]] == [28.0, 46.0, 64.0, 82.0]  # evenly between 10 and 100
@@ -55,12 +55,12 @@ def test_rate_sweep_bounds_rates_and_saturation():
 
 def test_slo_search_bisects_to_the_knee():
     calls: list = []
-    spec = SearchSpec(mode="slo", max_trials=12, tolerance_pct=1)
+    spec = ServingSearchSpec(mode="slo", max_trials=12, tolerance_pct=1)
     res = slo_search(spec, "constant", WindowSLO(ttft_ms=100), modelled_server(100.0, calls))
     # p99 TTFT ≤ 100 ms ⇔ 20 + (load − 0.8) × 2000 ≤ 100 ⇔ load ≤ 0.84 → 84 req/s
     assert 83.0 <= res.rate_req_s <= 84.0
     assert len(calls) <= 12
-    few = slo_search(SearchSpec(mode="slo", max_trials=4), "constant", WindowSLO(ttft_ms=100),
+    few = slo_search(ServingSearchSpec(mode="slo", max_trials=4), "constant", WindowSLO(ttft_ms=100),
                      modelled_server(100.0, []))
     assert len(few.trials) <= 4
 

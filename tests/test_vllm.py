@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.plan.suite import load_suite
+from harness.plan.loader import load_suite
 from harness.results.store import Store
 from tests.conftest import ROOT, run_cli
 

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.plan.suite import ArgSearchSpec, SuiteError, load_suite
+from harness.plan.loader import load_suite
+from harness.plan.schema import ArgSearchSpec, SuiteError
 from harness.results.store import DEFAULT_STORE, StoreError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -134,7 +135,7 @@ def run(
         return
 
     from harness.execution.runner import Interrupted, Runner
-    from harness.plan.suite import suite_hash
+    from harness.plan.expand import suite_hash
     from harness.plan.validate import preflight
     from harness.results.frames import load_points
 
@@ -343,7 +344,7 @@ def gate(
 
     from harness.gate.output import to_json, to_junit, to_markdown, to_rich
     from harness.gate.verdicts import GateConfig, gate_runs
-    from harness.plan.suite import parse_suite
+    from harness.plan.loader import parse_suite
     from harness.results.runref import gate_input, open_run
 
     st = _open_store(store)

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.plan.suite import EngineConfig
+from harness.plan.points import EngineConfig
 
 
 class WorkerFailure(Exception):

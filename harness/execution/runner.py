@@ -19,8 +19,11 @@ from harness.measure.energy import carbon_figures, energy_figures, idle_power_w
 from harness.measure.fingerprint import fingerprint
 from harness.measure.samplers import sampler_class
 from harness.measure.samplers.base import Sampler
-from harness.metrics.formulas import WindowSLO, aggregate_repetitions, window_metrics
-from harness.plan.suite import Point, SearchSpec, Suite, expand, suite_hash
+from harness.metrics.stats import aggregate_repetitions
+from harness.metrics.window import WindowSLO, window_metrics
+from harness.plan.expand import expand, suite_hash
+from harness.plan.points import Point
+from harness.plan.schema import ServingSearchSpec, Suite
 from harness.plugins import adapter_ref
 from harness.records import RequestRecord, RunClock, Timeline
 from harness.results.store import AGGREGATE, PointResult, Store
@@ -177,7 +180,7 @@ class Runner:
                 describe: dict[str, Any] | None, outcome: RunOutcome,
                 on_point: Callable[[Point, str, str], None] | None) -> None:
         """A rate sweep or SLO search (scenarios.rate_search): each trial is measured and stored as its own point."""
-        from harness.plan.suite import stable_hash
+        from harness.plan.points import stable_hash
         from harness.scenarios.rate_search import rate_sweep, slo_search
 
         spec = self.suite.search
@@ -294,7 +297,7 @@ class Runner:
                                 except WorkerFailure as exc:
                                     load_error = WorkerFailure(f"engine load failed: {exc}")
                                     raise load_error from None
-                            if isinstance(self.suite.search, SearchSpec) and point.workload.kind == "serving":
+                            if isinstance(self.suite.search, ServingSearchSpec) and point.workload.kind == "serving":
                                 self._search(point, worker, clock, run_id, describe, outcome, on_point)
                                 progress.advance(task)
                                 continue

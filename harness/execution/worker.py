@@ -73,7 +73,7 @@ class Worker:
         self.clock: Any = None
 
     def load(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from harness.plan.suite import EngineConfig
+        from harness.plan.points import EngineConfig
         from harness.plugins import adapter_class
         from harness.records import RunClock
 
@@ -89,7 +89,7 @@ class Worker:
         return {"ok": True, "describe": describe, "pid": os.getpid()}
 
     def batch(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from harness.plan.suite import WorkloadConfig
+        from harness.plan.points import WorkloadConfig
         from harness.workload.prompts import synthetic_prompts
 
         if msg["workload"].get("kind") == "serving":
@@ -109,7 +109,7 @@ class Worker:
 
     def serving(self, msg: dict[str, Any]) -> dict[str, Any]:
         from harness.adapters.base import ServerAdapter, Unsupported
-        from harness.plan.suite import ServingWorkloadConfig
+        from harness.plan.points import ServingWorkloadConfig
         from harness.scenarios.serving_window import serving_window
 
         if not isinstance(self.adapter, ServerAdapter):

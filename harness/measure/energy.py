@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics import formulas as metrics
+from harness import metrics
 from harness.records import RequestRecord, Timeline
 
 NS_PER_S = 1e9

@@ -1,6 +1,6 @@
 """Fidelity of a quantized engine against the same model at the reference precision, on a fixed shipped text.
 
-Teacher-forced: both models see the same token ids and their next-token logits are compared (harness.metrics.formulas:
+Teacher-forced: both models see the same token ids and their next-token logits are compared (harness.metrics:
 mean KL(p_ref ‖ p_quant), top-1 agreement, perplexity). The reference logits are cached on disk per model, device
 and text, so a sweep computes them once, in a child process of the engine worker so that the reference model never
 counts in a point's memory figures. The reference is the adapter's own choice (llama.cpp points use HF float32, the
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics import formulas as metrics
+from harness import metrics
 from harness.models.embedded import cache_root
 
 MAX_TOKENS = 256
@@ -62,7 +62,7 @@ def _compute_reference(engine_dump: dict[str, Any], ids: list[int], path: str) -
     """Load the reference engine, write its teacher-forced logits and weight bytes to ``path`` (once, atomically)."""
     from filelock import FileLock
 
-    from harness.plan.suite import EngineConfig
+    from harness.plan.points import EngineConfig
     from harness.plugins import adapter_class
 
     target = Path(path)

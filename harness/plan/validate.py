@@ -9,9 +9,12 @@ from pydantic import ValidationError
 
 from harness.adapters.base import AdapterError
 from harness.gate.verdicts import GateConfig
+from harness.hints import did_you_mean
 from harness.measure.samplers import SAMPLERS
 from harness.models.resolve import ModelNotAvailable
-from harness.plan.suite import ArgSearchSpec, EngineSpec, Point, Suite, SuiteError, _did_you_mean, expand
+from harness.plan.expand import expand
+from harness.plan.points import Point
+from harness.plan.schema import ArgSearchSpec, EngineSpec, Suite, SuiteError
 from harness.plugins import UnknownAdapter, adapter_class
 
 
@@ -39,7 +42,7 @@ def check_suite(suite: Suite) -> list[Point]:
         if spec.name not in SAMPLERS:
             known = ", ".join(sorted(SAMPLERS))
             raise SuiteError(f"{suite.where('samplers', i)}: samplers[{i}]: unknown sampler {spec.name!r}"
-                             f"{_did_you_mean(spec.name, SAMPLERS)}; known samplers: {known}")
+                             f"{did_you_mean(spec.name, SAMPLERS)}; known samplers: {known}")
     for i, engine in enumerate(suite.engines):
         for adapter in engine.adapter if isinstance(engine.adapter, list) else [engine.adapter]:
             try:

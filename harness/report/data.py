@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from harness import __version__
 from harness.gate.verdicts import GateConfig, direction, gate_runs
-from harness.metrics.formulas import phase_intervals
+from harness.metrics.energy import phase_intervals
 from harness.records import RequestRecord
 from harness.results.compare import compare_runs
 from harness.results.runref import gate_input
@@ -118,7 +118,7 @@ def _engine_group(engine: dict[str, Any], varying: set[str]) -> str:
 
 def _suite_facts(run: dict[str, Any]) -> dict[str, Any]:
     """The run's suite as far as a report needs it (samplers, SLO, gate); old or odd suite text degrades to {}."""
-    from harness.plan.suite import parse_suite
+    from harness.plan.loader import parse_suite
 
     try:
         suite = parse_suite(run["suite_yaml"], f"suite of run {run['run_id']}")
@@ -283,7 +283,7 @@ def _fronts(points: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
 
 def _gate(base: tuple[Store, str], cand: tuple[Store, str]) -> dict[str, Any]:
     """The gate's verdicts for candidate vs baseline, configured by the candidate's suite as ``harness gate`` is."""
-    from harness.plan.suite import parse_suite
+    from harness.plan.loader import parse_suite
 
     b, c = gate_input(*base), gate_input(*cand)
     if not {p["point_id"] for p in b["points"]} & {p["point_id"] for p in c["points"]}:

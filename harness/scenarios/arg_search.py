@@ -19,7 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.plan.suite import AXIS_PATHS, ArgSearchSpec, Point, Suite, SuiteError, _did_you_mean, expand
+from harness.hints import did_you_mean
+from harness.plan.axes import AXIS_PATHS
+from harness.plan.expand import expand
+from harness.plan.points import Point
+from harness.plan.schema import ArgSearchSpec, Suite, SuiteError
 
 Setting = dict[str, Any]
 Metrics = dict[str, float | None]
@@ -30,7 +34,7 @@ EXTRA_METRICS = ("mem_peak_rss_bytes", "cpu_util_mean_pct", "weights_bytes", "en
 
 
 def known_metrics() -> set[str]:
-    from harness.metrics.formulas import window_metrics
+    from harness.metrics import window_metrics
 
     return set(window_metrics([])) | set(EXTRA_METRICS)
 
@@ -83,7 +87,7 @@ def check_search(suite: Suite) -> None:
     known = known_metrics()
     for name in [spec.objective, *spec.constraints]:
         if name not in known:
-            raise SuiteError(f"{where}: search: unknown metric {name!r}{_did_you_mean(name, known)}")
+            raise SuiteError(f"{where}: search: unknown metric {name!r}{did_you_mean(name, known)}")
     for name, bound in spec.constraints.items():
         if bound.max is None and bound.min is None:
             raise SuiteError(f"{where}: search.constraints.{name}: give max, min or both")

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.metrics.formulas import WindowSLO, is_saturated, meets_p99_slo
-from harness.plan.suite import SearchSpec
+from harness.metrics.serving import is_saturated, meets_p99_slo
+from harness.metrics.window import WindowSLO
+from harness.plan.schema import ServingSearchSpec
 
 # trial(label, arrival, rate, concurrency) -> the trial's figures (window_metrics of its measured repetitions)
 Trial = Callable[[str, str, float | None, int | None], dict[str, float | None]]
@@ -30,7 +31,7 @@ class SearchResult:
     note: str = ""
 
 
-def _bounds(spec: SearchSpec, arrival: str, trial: Trial, result: SearchResult) -> tuple[float | None, float | None]:
+def _bounds(spec: ServingSearchSpec, arrival: str, trial: Trial, result: SearchResult) -> tuple[float | None, float | None]:
     lo, hi = spec.rate_min, spec.rate_max
     if lo is None:
         f = trial("synchronous", "concurrency", None, 1)
@@ -43,7 +44,7 @@ def _bounds(spec: SearchSpec, arrival: str, trial: Trial, result: SearchResult) 
     return lo, hi
 
 
-def rate_sweep(spec: SearchSpec, arrival: str, trial: Trial) -> SearchResult:
+def rate_sweep(spec: ServingSearchSpec, arrival: str, trial: Trial) -> SearchResult:
     result = SearchResult("rate_sweep")
     lo, hi = _bounds(spec, arrival, trial, result)
     if not lo or not hi:
@@ -66,7 +67,7 @@ def rate_sweep(spec: SearchSpec, arrival: str, trial: Trial) -> SearchResult:
     return result
 
 
-def slo_search(spec: SearchSpec, arrival: str, slo: WindowSLO, trial: Trial) -> SearchResult:
+def slo_search(spec: ServingSearchSpec, arrival: str, slo: WindowSLO, trial: Trial) -> SearchResult:
     result = SearchResult("slo")
     if slo.ttft_ms is None and slo.tpot_ms is None:
         result.note = "the suite sets no ttft_ms/tpot_ms slo"

@@ -11,7 +11,7 @@ from typing import Any
 from harness.adapters.base import AdapterError, ServerAdapter
 from harness.loadgen.client import ClientConfig, LoadGenerator, Prepared, Target, build_body, build_request, run_sync
 from harness.measure.servermetrics import deltas, scrape
-from harness.plan.suite import ServingWorkloadConfig
+from harness.plan.points import ServingWorkloadConfig
 from harness.workload.arrivals import ArrivalError, build_schedule
 from harness.workload.prompts import text_prompts
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.measure.samplers.base import ThreadedSampler
-from harness.metrics.formulas import counter_delta
+from harness.metrics.energy import counter_delta
 
 POWERCAP = Path("/sys/class/powercap")
 

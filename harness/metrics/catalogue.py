@@ -1,0 +1,220 @@
+"""The metric catalogue: every figure the harness stores, declared once with its unit, better direction and family.
+
+``harness show``, ``compare``, ``gate``, ``report``, the searches and ``export`` read these declarations instead of
+keeping lists of their own. A stored metric that is not declared here is a bug (tests/test_catalogue.py runs real
+sweeps and checks every stored name). Figures whose names are only known at run time (a server's ``/metrics``)
+are declared by pattern.
+
+Directions: ``lower`` (latency, memory, energy, errors), ``higher`` (throughput, goodput, attainment, fidelity
+agreement), ``none`` (counts and context such as the window's length, never a regression by itself).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Literal
+
+Better = Literal["lower", "higher", "none"]
+
+PERCENTILES = (50, 90, 95, 99)
+LATENCY_SERIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "send_lag_ms")
+DISTRIBUTION_STATS = (*(f"p{q}" for q in PERCENTILES), "mean", "std", "count")
+ENERGY_KINDS = ("gpu", "cpu", "dram")
+PHASES = ("prefill", "decode", "mixed")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One stored figure. ``display`` is a short column header; ``gate`` marks the gate's default metrics and
+    ``show`` the columns ``harness show`` always prints (others appear when a run has them)."""
+
+    name: str
+    unit: str
+    better: Better
+    family: str
+    display: str
+    description: str = ""
+    gate: bool = False
+    show: bool = False
+    column: int = 0  # > 0: `harness show` adds this column (in this order) when the run has values for it
+    compare: bool = False  # one of `harness compare`'s default metrics
+
+    @property
+    def direction(self) -> Literal["lower", "higher"]:
+        """The gate's direction: a metric with no better direction is compared as lower-is-better."""
+        return "higher" if self.better == "higher" else "lower"
+
+
+class Catalogue:
+    """Exact declarations plus patterns for names known only at run time."""
+
+    def __init__(self) -> None:
+        self._exact: dict[str, Metric] = {}
+        self._patterns: list[tuple[re.Pattern[str], Metric]] = []
+
+    def declare(self, metric: Metric) -> Metric:
+        if metric.name in self._exact:
+            raise ValueError(f"metric {metric.name!r} declared twice")
+        self._exact[metric.name] = metric
+        return metric
+
+    def declare_pattern(self, regex: str, template: Metric) -> None:
+        self._patterns.append((re.compile(regex), template))
+
+    def get(self, name: str) -> Metric | None:
+        found = self._exact.get(name)
+        if found is not None:
+            return found
+        for regex, template in self._patterns:
+            if regex.fullmatch(name):
+                return replace(template, name=name, display=name)
+        return None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._exact.values())
+
+    def names(self, family: str | None = None) -> list[str]:
+        return [m.name for m in self if family is None or m.family == family]
+
+    def direction(self, name: str) -> Literal["lower", "higher"]:
+        metric = self.get(name)
+        return metric.direction if metric is not None else "lower"
+
+    def unit(self, name: str) -> str:
+        metric = self.get(name)
+        return metric.unit if metric is not None else ""
+
+    def family(self, name: str) -> str:
+        metric = self.get(name)
+        return metric.family if metric is not None else "other"
+
+    def gate_defaults(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self if m.gate)
+
+    def show_columns(self) -> list[Metric]:
+        return [m for m in self if m.show]
+
+    def optional_columns(self) -> list[Metric]:
+        return sorted((m for m in self if m.column), key=lambda m: m.column)
+
+    def compare_defaults(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self if m.compare)
+
+    def undeclared(self, names: Iterable[str]) -> list[str]:
+        return sorted({n for n in names if n not in self})
+
+
+CATALOGUE = Catalogue()
+
+
+def _declare(name: str, unit: str, better: Better, family: str, display: str, description: str = "",
+             **flags: bool | int) -> None:
+    CATALOGUE.declare(Metric(name, unit, better, family, display, description, **flags))
+
+
+def _declare_requests() -> None:
+    _declare("request_count", "count", "none", "requests", "requests", "requests sent in the window, failed included")
+    _declare("error_count", "count", "lower", "requests", "errors", "requests that failed")
+    _declare("error_rate", "ratio", "lower", "requests", "error rate", "error_count / request_count")
+    _declare("window_s", "s", "none", "requests", "window s", "max t_end − min t_sched")
+    _declare("output_tokens_total", "count", "none", "requests", "out tokens", "Σ n_out of successful requests")
+    _declare("input_tokens_total", "count", "none", "requests", "in tokens", "Σ n_in of successful requests")
+    _declare("dropped_requests", "count", "none", "requests", "dropped", "requests the duration bound cut off")
+    _declare("offered_rate_req_s", "req/s", "none", "requests", "offered req/s", "the open-loop rate asked for")
+
+
+def _declare_throughput() -> None:
+    _declare("output_throughput_tok_s", "tok/s", "higher", "throughput", "out tok/s", "Σ n_out / window_s",
+             gate=True, show=True, compare=True)
+    _declare("total_token_throughput_tok_s", "tok/s", "higher", "throughput", "total tok/s",
+             "Σ (n_in + n_out) / window_s")
+    _declare("request_throughput_req_s", "req/s", "higher", "throughput", "req/s", "successful requests / window_s")
+    _declare("decode_throughput_tok_s", "tok/s", "higher", "throughput", "decode tok/s",
+             "offline batch: batch × (n_out − 1) / (t_end − t_first), mean over batches")
+
+
+def _declare_latency() -> None:
+    names = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E", "send_lag_ms": "send lag"}
+    for series, label in names.items():
+        for stat in DISTRIBUTION_STATS:
+            key = f"{series}_{stat}"
+            if stat == "count":
+                _declare(key, "count", "none", "latency", f"{label} n", f"number of {label} samples")
+                continue
+            shown = stat == "p50" and series in ("ttft_ms", "tpot_ms", "e2e_ms")
+            _declare(key, "ms", "lower", "latency", f"{label} {stat} ms", f"{stat} of {label} over the window",
+                     gate=shown, show=shown, compare=shown)
+    _declare("tokens_per_chunk_mean", "count", "none", "latency", "tok/chunk",
+             "mean tokens carried per token-bearing chunk")
+    _declare("prefill_ms_mean", "ms", "lower", "latency", "prefill ms",
+             "offline batch: submission to the batch's first token, mean over batches")
+    _declare("vllm_first_token_lag_ms_mean", "ms", "lower", "latency", "vLLM 1st-token lag",
+             "vLLM engine core's first-token time to when the caller got it")
+
+
+def _declare_memory() -> None:
+    _declare("mem_peak_rss_bytes", "bytes", "lower", "memory", "peak RSS",
+             "peak RSS of the engine's process tree (psutil)", gate=True, show=True, compare=True)
+    _declare("cpu_util_mean_pct", "%", "none", "memory", "CPU %", "mean CPU of the engine's process tree")
+    _declare("gpu_mem_peak_bytes", "bytes", "lower", "memory", "GPU mem peak",
+             "peak NVML device memory used, summed over the engine's GPUs", column=2)
+    _declare("torch_cuda_max_allocated_bytes", "bytes", "lower", "memory", "torch max alloc",
+             "torch.cuda.max_memory_allocated")
+    _declare("weights_bytes", "bytes", "lower", "memory", "weights", "bytes the model's weights occupy",
+             column=3)
+
+
+def _declare_energy() -> None:
+    _declare("energy_j", "J", "lower", "energy", "energy J", "gross energy of the window")
+    _declare("energy_per_token_j", "J", "lower", "energy", "J/tok", "energy_j / Σ n_out", gate=True,
+             column=1, compare=True)
+    _declare("energy_net_j", "J", "lower", "energy", "net J", "energy − idle power × duration")
+    _declare("energy_net_per_token_j", "J", "lower", "energy", "net J/tok", "energy_net_j / Σ n_out")
+    _declare("idle_power_w", "W", "none", "energy", "idle W", "idle power measured before the point")
+    _declare("energy_low_confidence", "flag", "none", "energy", "low conf.",
+             "1 when the window is under 1 s or energy came from integrating power")
+    _declare("gpu_power_peak_w", "W", "lower", "energy", "GPU W peak", "peak power, summed over the GPUs")
+    for kind in ENERGY_KINDS:
+        _declare(f"{kind}_energy_j", "J", "lower", "energy", f"{kind} J", f"{kind} energy of the window")
+        _declare(f"{kind}_power_mean_w", "W", "lower", "energy", f"{kind} W", f"mean {kind} power of the window")
+        _declare(f"{kind}_idle_power_w", "W", "none", "energy", f"{kind} idle W", f"idle {kind} power")
+    for phase in PHASES:
+        _declare(f"{phase}_energy_j", "J", "lower", "energy", f"{phase} J",
+                 f"energy while the engine was {phase if phase != 'mixed' else 'prefilling and decoding'}")
+    _declare("co2e_kg", "kg", "lower", "energy", "CO2e kg", "codecarbon's CO2e from measured energy")
+    _declare("co2e_estimate_kg", "kg", "lower", "energy", "CO2e est. kg",
+             "codecarbon's CO2e where its CPU figure was a TDP estimate")
+
+
+def _declare_slo() -> None:
+    _declare("goodput_req_s", "req/s", "higher", "slo", "goodput req/s",
+             "requests meeting every SLO / window_s", gate=True)
+    _declare("slo_attainment", "ratio", "higher", "slo", "SLO attained", "requests meeting every SLO / requests")
+
+
+def _declare_fidelity() -> None:
+    _declare("fidelity_kl_mean", "nats", "lower", "fidelity", "KL", "mean KL(p_ref ‖ p_point) per token",
+             column=5)
+    _declare("fidelity_top1_agreement", "ratio", "higher", "fidelity", "top-1", "top-1 agreement with the reference",
+             column=6)
+    _declare("perplexity", "ratio", "lower", "fidelity", "ppl", "perplexity on the fixed text",
+             column=7)
+    _declare("perplexity_ref", "ratio", "none", "fidelity", "ppl ref", "the reference's perplexity")
+    _declare("compression_rate", "ratio", "higher", "fidelity", "compr.", "reference weight bytes ÷ the point's",
+             column=4)
+    _declare("fidelity_tokens", "count", "none", "fidelity", "fid. tokens", "tokens of the fixed text compared")
+
+
+def _declare_server() -> None:
+    CATALOGUE.declare_pattern(r"server_[A-Za-z0-9_]+", Metric(
+        "server_*", "", "none", "server", "server", "a server's /metrics: counters as window deltas, gauges after"))
+
+
+for _section in (_declare_requests, _declare_throughput, _declare_latency, _declare_memory, _declare_energy,
+                 _declare_slo, _declare_fidelity, _declare_server):
+    _section()

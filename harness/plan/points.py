@@ -1,0 +1,90 @@
+"""Resolved points: every field a single value. What the runner measures, what the store keeps, what ids hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.plan.schema import EnvSpec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EngineConfig(_Strict):
+    """A resolved engine: every field a single value. Points sharing it share one loaded model."""
+
+    adapter: str
+    model: str
+    dtype: str
+    quantization: str
+    device: str
+    threads: int | None
+    visible_gpus: str | None
+    args: dict[str, Any]
+    python: str | None = None
+    env: EnvSpec | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies this engine; ``env`` only when set, so ids of suites without one stay as they were."""
+        return self.model_dump(exclude={"env"} if self.env is None else set())
+
+    def group_id(self) -> str:
+        return stable_hash(self.identity())
+
+
+class WorkloadConfig(_Strict):
+    kind: Literal["offline_batch"] = "offline_batch"
+    input_tokens: int
+    output_tokens: int
+    batch_size: int
+    num_batches: int
+    seed: int
+
+
+class ServingWorkloadConfig(_Strict):
+    """One serving point: an arrival pattern against a server (``rate`` None when it comes from a search)."""
+
+    kind: Literal["serving"] = "serving"
+    input_tokens: int
+    output_tokens: int
+    api: Literal["completions", "chat"]
+    arrival: str
+    rate: float | None
+    concurrency: int | None
+    num_requests: int
+    burst_size: int
+    duration_s: float | None
+    trace: str | None
+    request_timeout_s: float
+    warm_connections: int
+    seed: int
+
+
+class Point(_Strict):
+    """One sweep point: what is measured, `repetitions` times after `warmup` unmeasured batches."""
+
+    point_id: str
+    index: int
+    engine: EngineConfig
+    workload: WorkloadConfig | ServingWorkloadConfig = Field(discriminator="kind")
+    repetitions: int
+    warmup: int
+    timeout_s: float
+    axes: dict[str, Any] = Field(description="values of the axes this suite sweeps, for tables")
+
+    @property
+    def group_id(self) -> str:
+        return self.engine.group_id()
+
+    def label(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.axes.items()) or self.point_id
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
