@@ -1,15 +1,23 @@
-"""The contract between the runner and an engine.
+"""The contract between the harness and an engine: one small base, two kinds of engine as siblings.
 
-An in-process adapter loads a model once (``load``) and then runs batches (``generate``), timestamping every
-token-bearing step on the run's clock through the engine's own streaming hook. Third-party engines implement the
-same class and register it under the entry-point group ``harness.adapters``.
+An ``InProcessAdapter`` loads a model once (``load``) and then runs batches (``generate``), timestamping every
+token-bearing step on the run's clock through the engine's own streaming hook. A ``ServerAdapter`` is an
+OpenAI-compatible server (attached by URL or launched for the group) that the worker's load generator sends requests
+to. Third-party engines subclass either and register it under the entry-point group ``harness.adapters``.
+
+Each engine declares its arguments (the suite's ``args:``) as a pydantic model, ``Args``: a misspelt or unknown
+argument is refused by ``harness validate`` with the closest known name, and the adapter reads typed values
+(``self.args.n_ctx``) instead of guessing defaults. An adapter that declares no ``Args`` accepts any mapping.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.hints import did_you_mean
 from harness.models.resolve import check_model_name
 from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
@@ -24,17 +32,53 @@ class Unsupported(AdapterError):
     """This engine cannot run this combination (e.g. a quantization on this device): the point is skipped."""
 
 
-class InProcessAdapter(ABC):
-    """Base class of engines that run inside the harness's worker process."""
+class EngineArgs(BaseModel):
+    """Base of an engine's typed arguments: unknown names are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnyArgs(BaseModel):
+    """Arguments of an engine that declares none: passed through as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def parse_args(model: type[BaseModel], args: dict[str, Any], engine: str) -> BaseModel:
+    """``args`` validated against ``model``; ``AdapterError`` with one line (and a close match) otherwise."""
+    try:
+        return model.model_validate(args)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "args"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        if first["type"] == "missing":
+            field = model.model_fields.get(str(first["loc"][0]))
+            why = f" ({field.description})" if field is not None and field.description else ""
+            raise AdapterError(f"{name}: required by adapter {engine}{why}") from None
+        if first["type"] == "extra_forbidden":
+            hint = did_you_mean(str(first["loc"][0]), model.model_fields)
+            known = ", ".join(sorted(model.model_fields)) or "none"
+            raise AdapterError(f"{engine} does not accept engine argument {name!r}{hint}; it accepts: {known}{more}") \
+                from None
+        raise AdapterError(f"{name}: {first['msg']}{more}") from None
+
+
+class EngineAdapter(ABC):
+    """What every engine has: a name, the dtypes and quantizations it knows, typed arguments, load/describe/close."""
 
     name: ClassVar[str]
+    kind: ClassVar[Literal["in_process", "server"]]
     #: quantization names this adapter understands (validated before anything runs)
     quantizations: ClassVar[tuple[str, ...]] = ("none",)
     #: dtypes this adapter understands; empty means any
     dtypes: ClassVar[tuple[str, ...]] = ()
+    #: the engine's arguments (the suite's ``args:``)
+    Args: ClassVar[type[BaseModel]] = AnyArgs
 
     def __init__(self, engine: EngineConfig) -> None:
         self.engine = engine
+        self.args: Any = parse_args(self.Args, engine.args, self.name)
 
     @classmethod
     def check_model(cls, name: str) -> None:
@@ -46,42 +90,66 @@ class InProcessAdapter(ABC):
         """Raise ``AdapterError`` at validation time for engine arguments this engine does not accept.
 
         ``python`` is the interpreter the engine will run in, when it exists already (None: an ``env:`` not built
-        yet). Nothing is loaded.
+        yet), for engines whose arguments depend on the installed version. Nothing is loaded.
         """
+        parse_args(cls.Args, args, cls.name)
+
+    @classmethod
+    def preflight(cls, engine: EngineConfig) -> None:
+        """Raise ``AdapterError`` before the run starts when this engine cannot work at all (a server attached by
+        URL that does not answer). Runs once per engine config, after validation."""
         return None
 
     @abstractmethod
     def load(self) -> None:
-        """Load the model and tokenizer; called once per engine group."""
+        """Load the model (or start or reach the server); called once per engine group."""
 
     def tokenizer(self) -> Any | None:
         """A tokenizer with ``encode``/``decode`` and ``vocab_size`` used to build exact-length prompts, or None."""
         return None
-
-    @abstractmethod
-    def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
-        """Run one batch, producing exactly ``output_tokens`` tokens per prompt (no early stop)."""
 
     def describe(self) -> dict[str, Any]:
         """Versions, device and model facts for the results store."""
         return {"adapter": self.name}
 
     def memory(self) -> dict[str, float]:
-        """Engine-reported memory figures (bytes) for the last batch, e.g. ``torch_cuda_max_allocated_bytes``."""
+        """Engine-reported memory figures (bytes) for the last window, e.g. ``torch_cuda_max_allocated_bytes``."""
         return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Release the model."""
+        """Release the model (or stop what ``load`` started)."""
 
 
-class ServerAdapter(InProcessAdapter):
+class InProcessAdapter(EngineAdapter):
+    """An engine that runs inside the harness's worker process."""
+
+    kind: ClassVar[Literal["in_process", "server"]] = "in_process"
+
+    @abstractmethod
+    def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
+        """Run one batch, producing exactly ``output_tokens`` tokens per prompt (no early stop)."""
+
+
+class ServerArgs(EngineArgs):
+    """How the load generator talks to a server (every server engine accepts these)."""
+
+    connect_timeout_s: float = 5.0
+    headers: dict[str, str] = {}
+    extra_body: dict[str, Any] = {}
+    ignore_eos: bool = True  # exactly max_tokens tokens where the server honours it (vLLM, llama.cpp)
+    continuous_usage: bool = False  # vLLM's per-chunk usage: exact tokens per chunk
+    served_model_name: str | None = None
+
+
+class ServerAdapter(EngineAdapter):
     """An engine reached over HTTP: an OpenAI-compatible server, attached by URL or launched for the group.
 
     The worker runs the load generator (``harness.scenarios.serving_window``) against ``url``; ``load`` starts or
     checks the server, ``close`` stops what ``load`` started. ``served_model`` is the name requests carry.
     """
 
-    serving: ClassVar[bool] = True
+    kind: ClassVar[Literal["in_process", "server"]] = "server"
+    Args: ClassVar[type[BaseModel]] = ServerArgs
 
     @property
     @abstractmethod
@@ -90,7 +158,7 @@ class ServerAdapter(InProcessAdapter):
 
     @property
     def served_model(self) -> str:
-        return str(self.engine.args.get("served_model_name") or self.engine.model)
+        return str(self.args.served_model_name or self.engine.model)
 
     @property
     def metrics_url(self) -> str | None:
@@ -118,6 +186,3 @@ class ServerAdapter(InProcessAdapter):
             except Exception:  # noqa: BLE001 - a model only the server knows (attached by URL): no local tokenizer
                 self._tokenizer = None
         return self._tokenizer
-
-    def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
-        raise Unsupported(f"adapter {self.name!r} is a server: use `workload: {{kind: serving}}`")

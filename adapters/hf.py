@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
+from harness.adapters.base import AdapterError, EngineArgs, InProcessAdapter, Unsupported
+from pydantic import Field
 
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
@@ -22,6 +23,22 @@ TORCHAO = {
     "int8-dynamic": ("Int8DynamicActivationInt8WeightConfig", {}),
     "int4-weight-only": ("Int4WeightOnlyConfig", {"group_size": 64}),
 }
+
+
+Attention = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"]
+
+
+class HFArgs(EngineArgs):
+    """Arguments of the ``hf`` engine: ``from_pretrained`` options the harness knows, and any other as
+    ``from_pretrained`` (passed through as given)."""
+
+    attn_implementation: Attention | None = None
+    low_cpu_mem_usage: bool | None = None
+    from_pretrained: dict[str, Any] = Field(default_factory=dict, description="other from_pretrained keywords")
+
+    def load_kwargs(self) -> dict[str, Any]:
+        known = self.model_dump(exclude={"from_pretrained"}, exclude_none=True)
+        return {**self.from_pretrained, **known}
 
 
 def tensor_bytes(t: Any) -> int:
@@ -63,6 +80,7 @@ def _version(dist: str) -> str | None:
 
 class HFAdapter(InProcessAdapter):
     name: ClassVar[str] = "hf"
+    Args = HFArgs
     quantizations: ClassVar[tuple[str, ...]] = ("none", *TORCHAO)
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
 
@@ -85,7 +103,7 @@ class HFAdapter(InProcessAdapter):
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
         model = AutoModelForCausalLM.from_pretrained(
-            resolved.path, dtype=getattr(torch, engine.dtype), **extra, **engine.args
+            resolved.path, dtype=getattr(torch, engine.dtype), **extra, **self.args.load_kwargs()
         )
         self._model = model.to(self._device).eval()
         self._resolved = resolved

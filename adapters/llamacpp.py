@@ -14,7 +14,8 @@ import platform
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
+from harness.adapters.base import AdapterError, EngineArgs, InProcessAdapter, Unsupported
+from pydantic import Field
 
 from harness.models.gguf_export import GGUF_TYPES, GGUFExportError, gguf_for_engine, tensor_types
 from harness.plan.points import EngineConfig
@@ -22,9 +23,39 @@ from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
 CTX_STEP = 256  # n_ctx is rounded up to this when sized for a workload
-INSTALL_HINT = "the llama-cpp adapter needs llama-cpp-python: pip install -e '.[llamacpp]'"
+INSTALL_HINT = "the llama-cpp adapter needs llama-cpp-python: pip install 'llm-harness[llamacpp]' (compiles llama.cpp)"
 BATCH_REASON = ("llama-cpp-python runs one sequence at a time in process; use the llama.cpp server for "
                 "concurrent requests")
+
+
+class LlamaCppArgs(EngineArgs):
+    """``llama_cpp.Llama`` options (passed when set; llama.cpp's defaults otherwise). The model path, threads and
+    logits are the harness's; ``n_ctx`` unset sizes the context for the workload."""
+
+    n_ctx: int | None = Field(default=None, ge=1)
+    n_batch: int | None = Field(default=None, ge=1)
+    n_ubatch: int | None = Field(default=None, ge=1)
+    n_gpu_layers: int | None = None
+    split_mode: int | None = None
+    main_gpu: int | None = None
+    tensor_split: list[float] | None = None
+    use_mmap: bool | None = None
+    use_mlock: bool | None = None
+    seed: int | None = None
+    rope_freq_base: float | None = None
+    rope_freq_scale: float | None = None
+    offload_kqv: bool | None = None
+    flash_attn: bool | None = None
+    op_offload: bool | None = None
+    swa_full: bool | None = None
+    type_k: int | None = None
+    type_v: int | None = None
+    no_perf: bool | None = None
+    numa: bool | int | None = None
+    kv_overrides: dict[str, bool | int | float | str] | None = None
+
+    def llama_kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class LlamaTokenizer:
@@ -55,6 +86,7 @@ class LlamaCppAdapter(InProcessAdapter):
     # "none": a .gguf model file as it is; for other models (which have no GGUF of their own) the f32 export
     quantizations: ClassVar[tuple[str, ...]] = ("none", *GGUF_TYPES)
     dtypes: ClassVar[tuple[str, ...]] = ("float32",)  # llama.cpp computes in f32 on the CPU; weights: quantization
+    Args = LlamaCppArgs
 
     def __init__(self, engine: EngineConfig) -> None:
         super().__init__(engine)
@@ -71,7 +103,8 @@ class LlamaCppAdapter(InProcessAdapter):
             raise Unsupported(f"{quantization} of {model}: {exc}") from None
 
     def _llama(self, **extra: Any) -> Any:
-        args = {"n_gpu_layers": -1 if self.engine.device.startswith("cuda") else 0, **self.engine.args, **extra}
+        args = {"n_gpu_layers": -1 if self.engine.device.startswith("cuda") else 0, **self.args.llama_kwargs(),
+                **extra}
         args.setdefault("n_batch", min(args["n_ctx"], 512))
         args.setdefault("n_ubatch", args["n_batch"])
         return self._llama_cpp.Llama(model_path=str(self._path), n_threads=self.engine.threads,
@@ -87,7 +120,7 @@ class LlamaCppAdapter(InProcessAdapter):
             raise Unsupported(f"device {self.engine.device!r}: this llama-cpp-python build has no GPU offload "
                               "(rebuild it with CMAKE_ARGS=-DGGML_CUDA=on)")
         self._path = self._gguf_file()
-        self._ensure_ctx(int(self.engine.args.get("n_ctx", CTX_STEP)))
+        self._ensure_ctx(self.args.n_ctx or CTX_STEP)
         from gguf import GGUFReader
 
         # control/unused/byte tokens are not drawn for synthetic prompts (token type 1 is a normal token)
@@ -100,9 +133,9 @@ class LlamaCppAdapter(InProcessAdapter):
         """A context of at least ``need`` tokens: a workload longer than the current one gets a new context."""
         if self._llm is not None and need <= self._n_ctx:
             return
-        if "n_ctx" in self.engine.args and self._llm is not None:
+        if self.args.n_ctx is not None and self._llm is not None:
             raise AdapterError(f"the workload needs {need} tokens of context but args.n_ctx is {self._n_ctx}")
-        n_ctx = int(self.engine.args.get("n_ctx") or -(-need // CTX_STEP) * CTX_STEP)
+        n_ctx = self.args.n_ctx or -(-need // CTX_STEP) * CTX_STEP
         self._llm = None  # free the old context before the new one is allocated
         try:
             self._llm = self._llama(n_ctx=n_ctx)

@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
+from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported, parse_args
+from pydantic import BaseModel, ConfigDict, Field
 
+from harness.hints import did_you_mean
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
@@ -78,24 +80,34 @@ def engine_arg_names(python: str, cache_dir: Path | None = None) -> set[str]:
     return set(names)
 
 
+class VLLMArgs(BaseModel):
+    """The harness's own vLLM arguments; every other name is one of vLLM's ``EngineArgs``, checked against the
+    vLLM of the engine's environment (``check_args``) and passed to ``vllm.LLM``."""
+
+    model_config = ConfigDict(extra="allow")
+    kv_cache_space_gib: int | float | None = Field(default=None, gt=0, description=HARNESS_ARGS["kv_cache_space_gib"])
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class VLLMAdapter(InProcessAdapter):
     name: ClassVar[str] = "vllm"
     quantizations: ClassVar[tuple[str, ...]] = QUANTIZATIONS
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
+    Args = VLLMArgs
 
     @classmethod
     def check_args(cls, args: dict[str, Any], python: str | None) -> None:
         """Validation: every engine argument must be one of vLLM's ``EngineArgs`` (or ours). ``python`` is the
         engine's interpreter when known (None: its environment is not built yet, so nothing can be checked)."""
+        parse_args(VLLMArgs, args, cls.name)
         if python is None:
             return
         known = engine_arg_names(python)
         for key in args:
             if key not in known and key not in HARNESS_ARGS:
-                import difflib
-
-                close = difflib.get_close_matches(key, sorted(known | set(HARNESS_ARGS)), n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(key, sorted(known | set(HARNESS_ARGS)))
                 raise AdapterError(f"vLLM does not accept engine argument {key!r}{hint}; see "
                                    "vllm.engine.arg_utils.EngineArgs")
 
@@ -103,11 +115,10 @@ class VLLMAdapter(InProcessAdapter):
 
     def _engine_env(self) -> dict[str, Any]:
         """Set the process environment vLLM reads at import; returns what was set, for describe()."""
-        args = self.engine.args
         for key, value in ENV_DEFAULTS.items():
             os.environ.setdefault(key, value)
         if self.engine.device == "cpu":
-            gib = args.get("kv_cache_space_gib", os.environ.get("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KV_GIB))
+            gib = self.args.kv_cache_space_gib or os.environ.get("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KV_GIB)
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(gib)
         return {k: os.environ.get(k) for k in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_HOST_IP", "OMP_NUM_THREADS")}
 
@@ -126,7 +137,7 @@ class VLLMAdapter(InProcessAdapter):
         except ImportError as exc:
             raise AdapterError(f"{INSTALL_HINT} ({type(exc).__name__}: {exc})") from None
         self._vllm, self._delta = vllm, RequestOutputKind.DELTA
-        kwargs = {k: v for k, v in engine.args.items() if k not in HARNESS_ARGS}
+        kwargs = self.args.engine_kwargs()
         if engine.quantization != "none":
             kwargs["quantization"] = engine.quantization
         kwargs.setdefault("seed", 0)

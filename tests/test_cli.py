@@ -57,7 +57,7 @@ def test_engine_load_failure_fails_the_group_and_exits_1(tmp_path, env):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("name: x\nengines:\n  - adapter: hf\n    dtpye: float32\n", "x.yaml:4: engines[0].dtpye: unknown field"),
-    ("name: x\nengines:\n  - adapter: vlm\n", "unknown adapter 'vlm'; installed adapters: echo, fake-server, hf"),
+    ("name: x\nengines:\n  - adapter: vlm\n", "unknown adapter 'vlm' (did you mean 'vllm'?); installed adapters: echo, fake-server, hf"),
     ("name: x\nengines: [\n", "malformed YAML"),
     ("name: x\nengines:\n  - model: org/not-local\n", "unknown model 'org/not-local'"),
 ])

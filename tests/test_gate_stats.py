@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.gate.verdicts import GateConfig, compare_metric, direction, environment_changes, gate_runs, min_repetitions
+from harness.gate.config import GateConfig, direction
+from harness.gate.stats import compare_metric, min_repetitions
+from harness.gate.verdicts import environment_changes, gate_runs
 
 DEFAULT_REPS = 5  # the repetitions the README recommends for gated suites
 NOISE_CV = 0.03  # 3% run-to-run noise, typical of a quiet CPU or GPU runner

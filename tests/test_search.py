@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.execution.validate import check_suite
 from harness.plan.loader import parse_suite
 from harness.plan.schema import ArgSearchSpec, SuiteError
-from harness.plan.validate import check_suite
 from harness.results.store import Store
 from harness.scenarios.arg_search import coordinate_search, rank_key, violation
 from tests.conftest import run_cli

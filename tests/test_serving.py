@@ -292,7 +292,7 @@ def test_cli_openai_adapter_against_running_server(tmp_path, cli_env, fake):
 
 
 def test_launcher_teardown_leaves_no_orphans(tmp_path, monkeypatch):
-    from harness.adapters.openai_server import FakeServerLauncher
+    from harness.adapters.fake_server import FakeServerLauncher
 
     from harness.plan.points import EngineConfig
 
@@ -313,7 +313,7 @@ def test_launcher_teardown_leaves_no_orphans(tmp_path, monkeypatch):
 
 
 def test_launcher_kill_tree_takes_grandchildren():
-    from harness.adapters.openai_server import kill_tree
+    from harness.adapters.launched import kill_tree
 
     # a server that forks a worker which ignores SIGTERM (as engine processes sometimes do)
     code = ("import subprocess,sys,time;"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.execution.validate import check_suite
 from harness.plan.expand import expand, suite_hash
 from harness.plan.loader import parse_suite
 from harness.plan.schema import SuiteError
-from harness.plan.validate import check_suite
 
 BASE = """\
 name: t
@@ -98,7 +98,8 @@ def test_bad_value_names_the_field():
 
 
 def test_unknown_adapter_lists_installed_ones():
-    expected = r"s.yaml:3: engines\[0\].adapter: unknown adapter 'vllmm'; installed adapters: .*hf"
+    expected = (r"s.yaml:3: engines\[0\].adapter: unknown adapter 'vllmm' \(did you mean 'vllm'\?\); "
+                r"installed adapters: .*hf")
     with pytest.raises(SuiteError, match=expected):
         check_suite(parse_suite(BASE.replace("adapter: hf", "adapter: vllmm"), "s.yaml"))
 

@@ -50,7 +50,7 @@ def test_rate_sweep_bounds_rates_and_saturation():
                      modelled_server(100.0, calls))
     assert calls[0] == ("concurrency", None, 1) and calls[1] == ("concurrency", None, 32)
     assert [round(c[1], 6) for c in calls[2:]] == [28.0, 46.0, 64.0, 82.0]  # evenly between 10 and 100
-    assert res.rate_req_s == 82.0 and not any(t.get("saturated") for t in res.trials)
+    assert res.found["rate_req_s"] == 82.0 and not any(t.verdict == "saturated" for t in res.trials)
 
 
 def test_slo_search_bisects_to_the_knee():
@@ -58,7 +58,7 @@ def test_slo_search_bisects_to_the_knee():
     spec = ServingSearchSpec(mode="slo", max_trials=12, tolerance_pct=1)
     res = slo_search(spec, "constant", WindowSLO(ttft_ms=100), modelled_server(100.0, calls))
     # p99 TTFT ≤ 100 ms ⇔ 20 + (load − 0.8) × 2000 ≤ 100 ⇔ load ≤ 0.84 → 84 req/s
-    assert 83.0 <= res.rate_req_s <= 84.0
+    assert 83.0 <= res.found["rate_req_s"] <= 84.0
     assert len(calls) <= 12
     few = slo_search(ServingSearchSpec(mode="slo", max_trials=4), "constant", WindowSLO(ttft_ms=100),
                      modelled_server(100.0, []))

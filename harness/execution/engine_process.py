@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -12,6 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
+from harness import source_root
+from harness.execution.protocol import ErrorReply, ExitRequest, LoadReply, WindowReply, decode_reply, encode
 from harness.plan.points import EngineConfig
 
 
@@ -57,10 +60,12 @@ def worker_env(engine: EngineConfig, python: str | None = None) -> dict[str, str
     if engine.threads:
         env["OMP_NUM_THREADS"] = str(engine.threads)
     # A worker in another environment still needs this harness importable.
-    source_root = str(Path(__file__).resolve().parent.parent)
     if engine.python or engine.env or (python and python != sys.executable):
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root(), env.get("PYTHONPATH")) if p)
     return env
+
+
+WORKER_MODULE = "harness.execution.worker"
 
 
 class EngineProcess:
@@ -71,7 +76,7 @@ class EngineProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [python, "-m", "harness.execution.worker"],
+            [python, "-m", WORKER_MODULE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -98,10 +103,11 @@ class EngineProcess:
             return ""
         return lines[-1].strip()[:300] if lines else ""
 
-    def request(self, msg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    def request(self, msg: BaseModel, timeout_s: float) -> LoadReply | WindowReply:
+        """Send one request and wait for its reply; ``WorkerFailure`` (or ``WorkerSkip``) for anything else."""
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.write(encode(msg))
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise WorkerFailure(self._death_message()) from None
@@ -112,9 +118,12 @@ class EngineProcess:
             raise WorkerFailure(f"timed out after {timeout_s:.0f}s (point timeout_s)") from None
         if line is None:
             raise WorkerFailure(self._death_message())
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise (WorkerSkip if reply.get("skip") else WorkerFailure)(reply.get("error", "worker error"))
+        try:
+            reply = decode_reply(line)
+        except ValidationError as exc:
+            raise WorkerFailure(f"engine worker broke the protocol: {str(exc).splitlines()[0]}") from None
+        if isinstance(reply, ErrorReply):
+            raise (WorkerSkip if reply.skip else WorkerFailure)(reply.error)
         return reply
 
     def _death_message(self) -> str:
@@ -141,7 +150,7 @@ class EngineProcess:
         if self.proc.poll() is None:
             try:
                 assert self.proc.stdin is not None
-                self.proc.stdin.write(b'{"op": "exit"}\n')
+                self.proc.stdin.write(encode(ExitRequest()))
                 self.proc.stdin.flush()
                 self.proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):

@@ -1,21 +1,28 @@
-"""The engine worker: a separate process that loads one engine and runs batches on request.
+"""The engine worker: a separate process that loads one engine and runs measurement windows on request.
 
 It speaks JSON lines on its original stdout (one reply per request) and reads requests from stdin, so the runner can
 start it with any interpreter (another virtual environment with other engine pins) and kill it without losing
 anything but the point in flight. Whatever the engine libraries print goes to stderr, which the runner logs.
-
-Requests: ``{"op": "load", "engine": {...}, "adapter_ref": "module:Class" | null, "clock_origin_ns": int}``,
-``{"op": "batch", "workload": {...}, "repetition": int, "warmup": bool}``, ``{"op": "exit"}``.
-Replies: ``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``.
+Messages are the typed models of ``harness.execution.protocol``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
 from typing import Any, TextIO
+
+from harness.execution.protocol import (
+    ErrorReply,
+    ExitRequest,
+    LoadReply,
+    LoadRequest,
+    WindowReply,
+    WindowRequest,
+    decode_request,
+    encode,
+)
 
 
 def one_line_error(exc: BaseException) -> str:
@@ -72,82 +79,57 @@ class Worker:
         self.adapter: Any = None
         self.clock: Any = None
 
-    def load(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from harness.plan.points import EngineConfig
+    def load(self, msg: LoadRequest) -> LoadReply:
         from harness.plugins import adapter_class
         from harness.records import RunClock
 
-        engine = EngineConfig.model_validate(msg["engine"])
-        self.clock = RunClock(origin_ns=msg["clock_origin_ns"])
-        self.adapter = _adapter(engine.adapter, msg.get("adapter_ref"), adapter_class)(engine)
+        self.clock = RunClock(origin_ns=msg.clock_origin_ns)
+        self.adapter = _adapter(msg.engine.adapter, msg.adapter_ref, adapter_class)(msg.engine)
         self.adapter.load()
         describe = self.adapter.describe()
-        if msg.get("fidelity"):
+        if msg.fidelity:
             from harness.measure.fidelity import fidelity
 
             describe["fidelity"] = fidelity(self.adapter)
-        return {"ok": True, "describe": describe, "pid": os.getpid()}
+        return LoadReply(describe=describe, pid=os.getpid())
 
-    def batch(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from harness.plan.points import WorkloadConfig
-        from harness.workload.prompts import synthetic_prompts
+    def window(self, msg: WindowRequest) -> WindowReply | ErrorReply:
+        from harness.scenarios.windows import run_window
 
-        if msg["workload"].get("kind") == "serving":
-            return self.serving(msg)
-        workload = WorkloadConfig.model_validate(msg["workload"])
-        records = []
-        for b in range(workload.num_batches):
-            # The same prompts in every repetition (repetitions measure one thing); warmup draws other ones.
-            seed = [workload.seed, b, 1 if msg.get("warmup") else 0]
-            prompts = synthetic_prompts(self.adapter.tokenizer(), workload.batch_size, workload.input_tokens,
-                                        seed=seed)
-            for i, record in enumerate(self.adapter.generate(prompts, workload.output_tokens, self.clock)):
-                record.index = b * workload.batch_size + i
-                record.batch_index = b
-                records.append(record.model_dump())
-        return {"ok": True, "records": records, "memory": self.adapter.memory()}
+        if self.adapter is None:
+            return ErrorReply(error="window before load")
+        result = run_window(self.adapter, msg.workload, msg.warmup, self.clock)
+        return WindowReply(records=result.records, memory=result.memory, figures=result.figures)
 
-    def serving(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from harness.adapters.base import ServerAdapter, Unsupported
-        from harness.plan.points import ServingWorkloadConfig
-        from harness.scenarios.serving_window import serving_window
 
-        if not isinstance(self.adapter, ServerAdapter):
-            raise Unsupported(f"adapter {self.adapter.name!r} runs in-process: serving workloads need a server "
-                              "adapter (openai, llama-cpp-server, transformers-serve, vllm-server, fake-server)")
-        workload = ServingWorkloadConfig.model_validate(msg["workload"])
-        reply = serving_window(self.adapter, workload, self.clock.origin_ns, bool(msg.get("warmup")),
-                               int(msg.get("repetition", 0)))
-        return {"ok": True, **reply, "memory": {}}
+def _answer(worker: Worker, line: str) -> LoadReply | WindowReply | ErrorReply | None:
+    """The reply to one request line; None for ``exit``."""
+    from pydantic import ValidationError
 
-    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        op = msg.get("op")
-        if op == "load":
-            return self.load(msg)
-        if op == "batch":
-            if self.adapter is None:
-                return {"ok": False, "error": "batch before load"}
-            return self.batch(msg)
-        return {"ok": False, "error": f"unknown op {op!r}"}
+    from harness.adapters.base import Unsupported
+
+    try:
+        msg = decode_request(line)
+    except ValidationError as exc:
+        return ErrorReply(error=f"protocol error: {one_line_error(exc)}")
+    if isinstance(msg, ExitRequest):
+        return None
+    try:
+        return worker.load(msg) if isinstance(msg, LoadRequest) else worker.window(msg)
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes the point's one-line error
+        if isinstance(exc, Unsupported):  # not a failure: this combination cannot run here
+            return ErrorReply(error=str(exc), skip=True)
+        traceback.print_exc(file=sys.stderr)
+        return ErrorReply(error=one_line_error(exc))
 
 
 def serve(requests: TextIO, replies: TextIO) -> None:
     worker = Worker()
     for line in requests:
-        msg = json.loads(line)
-        if msg.get("op") == "exit":
+        reply = _answer(worker, line)
+        if reply is None:
             break
-        try:
-            reply = worker.handle(msg)
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes the point's one-line error
-            from harness.adapters.base import Unsupported
-
-            if isinstance(exc, Unsupported):  # not a failure: this combination cannot run here
-                reply = {"ok": False, "skip": True, "error": str(exc)}
-            else:
-                traceback.print_exc(file=sys.stderr)
-                reply = {"ok": False, "error": one_line_error(exc)}
-        replies.write(json.dumps(reply) + "\n")
+        replies.write(encode(reply).decode())
         replies.flush()
     if worker.adapter is not None:
         worker.adapter.close()

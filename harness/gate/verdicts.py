@@ -9,103 +9,11 @@ same distribution are called a regression in at most ``alpha`` of trials whateve
 
 from __future__ import annotations
 
-import fnmatch
-import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-from scipy.stats import mannwhitneyu
-
-Verdict = Literal["regression", "improvement", "no change", "inconclusive", "failed", "missing", "new"]
-
-# Lower is better unless a pattern below says higher.
-HIGHER_IS_BETTER = ("*throughput*", "goodput*", "slo_attainment", "mfu*", "mbu*", "top1_agreement*")
-DEFAULT_METRICS = ("output_throughput_tok_s", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "mem_peak_rss_bytes",
-                   "energy_per_token_j", "goodput_req_s")
-
-
-class MetricRule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    threshold_pct: float | None = None
-    direction: Literal["lower", "higher"] | None = None
-
-
-class GateConfig(BaseModel):
-    """The suite's ``gate:`` section."""
-
-    model_config = ConfigDict(extra="forbid")
-    alpha: float = Field(default=0.05, gt=0, lt=1)
-    threshold_pct: float = Field(default=5.0, ge=0, description="default for every metric")
-    metrics: dict[str, MetricRule] = Field(default_factory=lambda: {m: MetricRule() for m in DEFAULT_METRICS})
-    fail_on_failed_points: bool = True
-
-
-def direction(metric: str, rule: MetricRule | None = None) -> Literal["lower", "higher"]:
-    if rule is not None and rule.direction:
-        return rule.direction
-    return "higher" if any(fnmatch.fnmatch(metric, p) for p in HIGHER_IS_BETTER) else "lower"
-
-
-def min_repetitions(alpha: float) -> int:
-    """Fewest repetitions per side for which a one-sided Mann-Whitney U can reach p ≤ alpha (p_min = 1/C(2n, n))."""
-    n = 1
-    while 1 / math.comb(2 * n, n) > alpha:
-        n += 1
-    return n
-
-
-@dataclass
-class Comparison:
-    point: str
-    metric: str
-    verdict: Verdict
-    baseline: float | None = None
-    candidate: float | None = None
-    change_pct: float | None = None
-    p_value: float | None = None
-    threshold_pct: float | None = None
-    direction: str = "lower"
-    n_baseline: int = 0
-    n_candidate: int = 0
-    note: str = ""
-
-
-def compare_metric(point: str, metric: str, base: list[float], cand: list[float], threshold_pct: float,
-                   alpha: float, better: Literal["lower", "higher"]) -> Comparison:
-    base = [v for v in base if v is not None and not math.isnan(v)]
-    cand = [v for v in cand if v is not None and not math.isnan(v)]
-    result = Comparison(point=point, metric=metric, verdict="no change", threshold_pct=threshold_pct,
-                        direction=better, n_baseline=len(base), n_candidate=len(cand))
-    if not base or not cand:
-        result.verdict = "missing"
-        result.note = "no values on " + ("either side" if not base and not cand else
-                                          "the baseline" if not base else "the candidate")
-        return result
-    b, c = float(np.median(base)), float(np.median(cand))
-    result.baseline, result.candidate = b, c
-    if b == 0:
-        result.change_pct = 0.0 if c == 0 else math.inf
-    else:
-        result.change_pct = (c - b) / abs(b) * 100
-    worse = result.change_pct > 0 if better == "lower" else result.change_pct < 0
-    if abs(result.change_pct) <= threshold_pct:
-        return result
-    alternative = ("greater" if worse else "less") if better == "lower" else ("less" if worse else "greater")
-    # one-sided: is the candidate shifted in the direction of the observed change?
-    p = float(mannwhitneyu(cand, base, alternative=alternative, method="auto").pvalue) if len(set(base + cand)) > 1 \
-        else 1.0
-    result.p_value = p
-    if p <= alpha:
-        result.verdict = "regression" if worse else "improvement"
-    else:
-        need = min_repetitions(alpha)
-        result.verdict = "inconclusive"
-        short = min(len(base), len(cand))
-        result.note = (f"need ≥ {need} repetitions per run to confirm at alpha={alpha}" if short < need
-                       else f"p={p:.3f} > alpha={alpha}: add repetitions")
-    return result
+from harness.gate.config import GateConfig, direction
+from harness.gate.stats import Comparison, Verdict, compare_metric
 
 
 @dataclass

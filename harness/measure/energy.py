@@ -1,6 +1,7 @@
 """Energy figures of one measurement window from sampler timelines and request events (formulas: harness.metrics).
 
-Cumulative counters (NVML total energy, RAPL) are read at the window's bounds by linear interpolation between
+Every sampler names the devices whose energy it measured (``Sampler.energy_sources``: NVML's counter or power,
+RAPL's packages and DRAM). Cumulative counters are read at the window's bounds by linear interpolation between
 samples, so the energy of any interval — the window, its prefill and decode phases, an idle span — is
 ``cum(b) − cum(a)``. A GPU without an energy counter falls back to integrating its power samples
 (``energy_source`` says ``power_integration`` and the window is flagged ``low_confidence``).
@@ -8,85 +9,24 @@ samples, so the energy of any interval — the window, its prefill and decode ph
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from harness import metrics
+from harness.measure.counters import EnergySource, series, update_period_ms
 from harness.records import RequestRecord, Timeline
 
 NS_PER_S = 1e9
-Between = Callable[[int, int], float | None]
 
 
-def _series(tl: Timeline, field: str) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [(t, v) for t, v in zip(tl.t_ns, tl.values.get(field, []), strict=False) if v is not None]
-    return np.asarray([p[0] for p in pairs], dtype=float), np.asarray([p[1] for p in pairs], dtype=float)
-
-
-def counter_knots(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The samples where a cumulative counter took a new value.
-
-    Counters update in steps (NVML's energy counter every ~100 ms on an H100, see docs/validation/gpu-h100.md)
-    while the sampler reads faster; interpolating through every sample would put each step's energy at the tick
-    that saw it. Interpolating through the first sample of each new value spreads it over the step instead.
-    """
-    keep = np.concatenate([[True], v[1:] != v[:-1]])
-    keep[-1] = True  # the last reading bounds the window
-    return t[keep], v[keep]
-
-
-def update_period_ms(t: np.ndarray, v: np.ndarray) -> float | None:
-    """Median time between a counter's updates: phases shorter than this are estimates."""
-    knots, _ = counter_knots(t, v)
-    return float(np.median(np.diff(knots[:-1])) / 1e6) if knots.size > 2 else None
-
-
-def _cumulative(tl: Timeline, field: str, scale: float) -> Between | None:
-    """``between(a, b)`` in J for a cumulative counter field (``scale`` converts its unit to J)."""
-    t, v = _series(tl, field)
-    if t.size < 2:
-        return None
-    t, v = counter_knots(t, v)
-    return lambda a, b: float(np.interp(b, t, v) - np.interp(a, t, v)) * scale
-
-
-def _integrated(tl: Timeline, field: str) -> Between | None:
-    t, v = _series(tl, field)
-    if t.size < 2:
-        return None
-    return lambda a, b: metrics.integrate_power_j(t.tolist(), v.tolist(), a, b)
-
-
-def energy_sources(timelines: Sequence[Timeline]) -> dict[str, tuple[Between, str]]:
+def energy_sources(timelines: Sequence[Timeline]) -> dict[str, EnergySource]:
     """Per device (``gpu0``, ``package0``, ``package0_dram``…) a way to get its energy over an interval, and how."""
-    sources: dict[str, tuple[Between, str]] = {}
+    from harness.measure.samplers import SAMPLERS, sampler_class
+
+    sources: dict[str, EnergySource] = {}
     for tl in timelines:
-        if tl.sampler == "nvml":
-            gpus = sorted({m.group(1) for f in tl.values if (m := re.match(r"(gpu\d+)_", f))})
-            for gpu in gpus:
-                counter = _cumulative(tl, f"{gpu}_energy_mj", 1e-3)
-                if counter is not None:
-                    sources[gpu] = (counter, "nvml_counter")
-                    continue
-                for power_field in (f"{gpu}_power_w", f"{gpu}_power_avg_w"):
-                    integral = _integrated(tl, power_field)
-                    if integral is not None:
-                        sources[gpu] = (integral, "power_integration")
-                        break
-        elif tl.sampler == "rapl":
-            for field in tl.values:
-                if not field.endswith("_energy_j"):
-                    continue
-                domain = field.removesuffix("_energy_j")
-                # packages and DRAM; core/uncore are inside their package's counter
-                if "_" in domain and not domain.endswith("dram"):
-                    continue
-                counter = _cumulative(tl, field, 1.0)
-                if counter is not None:
-                    sources[domain] = (counter, "rapl")
+        if tl.sampler in SAMPLERS:
+            sources.update(sampler_class(tl.sampler).energy_sources(tl))
     return sources
 
 
@@ -108,18 +48,22 @@ def idle_power_w(idle_timelines: Sequence[Timeline]) -> dict[str, float]:
     return sums
 
 
-def _peak_sum(tl: Timeline, suffix: str, a: int, b: int) -> float | None:
-    """Peak over [a, b] of the per-tick sum of every GPU's ``<suffix>`` field."""
-    columns = [v for f, v in tl.values.items() if re.fullmatch(rf"gpu\d+_{suffix}", f)]
-    if not columns:
-        return None
-    totals = []
-    for i, t in enumerate(tl.t_ns):
-        if a <= t <= b:
-            readings = [c[i] for c in columns if i < len(c) and c[i] is not None]
-            if readings:
-                totals.append(sum(readings))
-    return max(totals) if totals else None
+def _net_figures(figures: dict[str, float | None], totals: dict[str, float], idle_w: dict[str, float],
+                 duration_s: float, n_out: int) -> None:
+    energy_j = sum(totals.values())
+    idle_total = sum(idle_w.get(kind, 0.0) for kind in totals)
+    figures["idle_power_w"] = idle_total
+    for kind in totals:
+        if kind in idle_w:
+            figures[f"{kind}_idle_power_w"] = idle_w[kind]
+    figures["energy_net_j"] = metrics.net_energy_j(energy_j, idle_total, duration_s)
+    figures["energy_net_per_token_j"] = metrics.energy_per_token_j(figures["energy_net_j"], n_out)
+
+
+def _counter_update_ms(timelines: Sequence[Timeline]) -> float | None:
+    periods = [update_period_ms(*series(tl, f)) for tl in timelines for f in tl.values if f.endswith("_energy_mj")]
+    known = [p for p in periods if p is not None]
+    return max(known) if known else None
 
 
 def energy_figures(timelines: Sequence[Timeline], records: Sequence[RequestRecord],
@@ -129,12 +73,6 @@ def energy_figures(timelines: Sequence[Timeline], records: Sequence[RequestRecor
     info: dict[str, Any] = {}
     starts = [r.t_sched_ns for r in records]
     ends = [r.t_end_ns for r in records if r.t_end_ns is not None]
-    nvml = next((tl for tl in timelines if tl.sampler == "nvml"), None)
-    if nvml is not None and starts and ends:
-        figures["gpu_mem_peak_bytes"] = _peak_sum(nvml, "mem_used_bytes", min(starts), max(ends))
-        power = _peak_sum(nvml, "power_w", min(starts), max(ends))
-        figures["gpu_power_peak_w"] = power if power is not None else _peak_sum(nvml, "power_avg_w", min(starts),
-                                                                                 max(ends))
     sources = energy_sources(timelines)
     if not sources or not starts or not ends:
         return figures, info
@@ -156,15 +94,8 @@ def energy_figures(timelines: Sequence[Timeline], records: Sequence[RequestRecor
     figures["energy_j"] = energy_j
     figures["energy_per_token_j"] = metrics.energy_per_token_j(energy_j, n_out)
     if idle_w:
-        idle_total = sum(idle_w.get(kind, 0.0) for kind in totals)
-        figures["idle_power_w"] = idle_total
-        for kind in totals:
-            if kind in idle_w:
-                figures[f"{kind}_idle_power_w"] = idle_w[kind]
-        figures["energy_net_j"] = metrics.net_energy_j(energy_j, idle_total, duration_s)
-        figures["energy_net_per_token_j"] = metrics.energy_per_token_j(figures["energy_net_j"], n_out)
-    phases = metrics.phase_intervals(records)
-    for phase, spans in phases.items():
+        _net_figures(figures, totals, idle_w, duration_s, n_out)
+    for phase, spans in metrics.phase_intervals(records).items():
         if not spans:
             continue
         parts = [between(x, y) for between, _ in sources.values() for x, y in spans]
@@ -174,19 +105,7 @@ def energy_figures(timelines: Sequence[Timeline], records: Sequence[RequestRecor
     figures["energy_low_confidence"] = 1.0 if low else 0.0
     info.update({"energy_source": source, "low_confidence": low, "window_s": duration_s,
                  "devices": {d: how for d, (_, how) in sources.items()}})
-    if nvml is not None:
-        periods = [update_period_ms(*_series(nvml, f)) for f in nvml.values if f.endswith("_energy_mj")]
-        known = [p for p in periods if p is not None]
-        if known:
-            info["counter_update_ms"] = max(known)
+    update_ms = _counter_update_ms(timelines)
+    if update_ms is not None:
+        info["counter_update_ms"] = update_ms
     return figures, info
-
-
-def carbon_figures(timelines: Sequence[Timeline]) -> tuple[dict[str, float | None], dict[str, Any]]:
-    """codecarbon's CO2e, named ``co2e_estimate_kg`` when its CPU figure was a TDP estimate."""
-    for tl in timelines:
-        if tl.sampler == "codecarbon" and tl.values.get("co2e_kg"):
-            estimate = bool(tl.meta.get("co2e_is_estimate", True))
-            value = tl.values["co2e_kg"][-1]
-            return {"co2e_estimate_kg" if estimate else "co2e_kg": value}, {"codecarbon": tl.meta}
-    return {}, {}

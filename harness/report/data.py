@@ -11,15 +11,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
-
 from harness import __version__
-from harness.gate.verdicts import GateConfig, direction, gate_runs
+from harness.gate.config import direction
+from harness.gate.inputs import GateInputError, load_gate_runs
 from harness.metrics.energy import phase_intervals
-from harness.records import RequestRecord
 from harness.results.compare import compare_runs
-from harness.results.runref import gate_input
-from harness.results.store import AGGREGATE, Store, request_table, sample_table
+from harness.results.store import AGGREGATE, Store, StoreError
 
 # Latency metrics offered on the throughput-vs-latency Pareto view, and fidelity/cost metrics of the quantization view.
 LATENCY_METRICS = ("e2e_ms_p50", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p99", "ttft_ms_p99", "tpot_ms_p99")
@@ -128,50 +125,13 @@ def _suite_facts(run: dict[str, Any]) -> dict[str, Any]:
             "fidelity": suite.fidelity, "repetitions": suite.repetitions}
 
 
-def _samples_for(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
-    """Per point, the samples of its first measured repetition: ``{point_id: {"rep", "series": {(sampler, field):
-    ([t_ns], [v])}}}``. Only fields a timeline panel draws are read."""
-    sc = sample_table.c
-    first_rep = select(sc.point_id, func.min(sc.repetition).label("rep")).where(sc.run_id == run_id) \
-        .group_by(sc.point_id).subquery()
-    suffix_filter = [sc.field.like(f"%{s}") for s in TIMELINE_PANELS.values()]
-    from sqlalchemy import or_
-
-    query = (select(sc.point_id, sc.repetition, sc.sampler, sc.field, sc.t_ns, sc.value)
-             .join(first_rep, (first_rep.c.point_id == sc.point_id) & (first_rep.c.rep == sc.repetition))
-             .where(sc.run_id == run_id, or_(*suffix_filter))
-             .order_by(sc.point_id, sc.sampler, sc.field, sc.t_ns))
-    out: dict[str, dict[str, Any]] = {}
-    with store.engine.connect() as conn:
-        for point_id, rep, sampler, field, t_ns, value in conn.execute(query):
-            entry = out.setdefault(point_id, {"rep": rep, "series": {}})
-            ts, vs = entry["series"].setdefault((sampler, field), ([], []))
-            ts.append(t_ns)
-            vs.append(value)
-    return out
-
-
-def _requests_for(store: Store, run_id: str, reps: dict[str, int]) -> dict[str, list[RequestRecord]]:
-    rc = request_table.c
-    query = select(rc.point_id, rc.repetition, rc.idx, rc.batch_index, rc.t_sched_ns, rc.t_send_ns, rc.t_first_ns,
-                   rc.t_end_ns).where(rc.run_id == run_id)
-    out: dict[str, list[RequestRecord]] = {}
-    with store.engine.connect() as conn:
-        for point_id, rep, idx, batch, t_sched, t_send, t_first, t_end in conn.execute(query):
-            if reps.get(point_id, 0) != rep:
-                continue
-            out.setdefault(point_id, []).append(RequestRecord(index=idx, batch_index=batch, t_sched_ns=t_sched,
-                                                              t_send_ns=t_send, t_first_ns=t_first, t_end_ns=t_end))
-    return out
-
-
 def _scale(field: str, value: float) -> float:
     return value / 2**20 if field.endswith("_bytes") else value  # memory drawn in MiB
 
 
 def _timelines(store: Store, run_id: str, n_points: int) -> dict[str, Any]:
-    samples = _samples_for(store, run_id)
-    requests = _requests_for(store, run_id, {pid: s["rep"] for pid, s in samples.items()})
+    samples = store.first_repetition_samples(run_id, TIMELINE_PANELS.values())
+    requests = store.request_events(run_id, {pid: s["rep"] for pid, s in samples.items()})
     timelines: dict[str, Any] = {}
     for point_id, entry in samples.items():
         n_series = max(1, len(entry["series"]))
@@ -283,17 +243,10 @@ def _fronts(points: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
 
 def _gate(base: tuple[Store, str], cand: tuple[Store, str]) -> dict[str, Any]:
     """The gate's verdicts for candidate vs baseline, configured by the candidate's suite as ``harness gate`` is."""
-    from harness.plan.loader import parse_suite
-
-    b, c = gate_input(*base), gate_input(*cand)
-    if not {p["point_id"] for p in b["points"]} & {p["point_id"] for p in c["points"]}:
-        return {"note": f"no point in common between {base[1]} and {cand[1]}: the gate does not apply"}
     try:
-        suite = parse_suite(c["run"]["suite_yaml"], f"suite of run {cand[1]}")
-        config = GateConfig.model_validate(suite.gate)
-    except Exception as exc:  # noqa: BLE001 - shown in the report, not raised
-        return {"note": f"gate section of the candidate's suite is invalid: {str(exc).splitlines()[0]}"}
-    report = gate_runs(b, c, config)
+        report = load_gate_runs(base, cand).verdict()
+    except (GateInputError, StoreError) as exc:
+        return {"note": f"{exc}: the gate does not apply"}
     return {"summary": report.summary_line(), "failed": report.failed,
             "environment_changes": report.environment_changes,
             "comparisons": [{**c.__dict__, "baseline": rnd(c.baseline), "candidate": rnd(c.candidate),

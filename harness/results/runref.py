@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from harness.results.bundle import import_bundle, is_bundle
 from harness.results.store import Store, StoreError
@@ -18,10 +17,3 @@ def open_run(store: Store, ref: str) -> tuple[Store, str]:
     if ref.endswith(".gz"):
         raise StoreError(f"bundle file {ref!r} does not exist")
     return store, store.resolve(ref)
-
-
-def gate_input(store: Store, run_id: str) -> dict[str, Any]:
-    points = store.points(run_id)
-    if not points:
-        raise StoreError(f"run {run_id} has no points (empty run)")
-    return {"run": store.get_run(run_id), "points": points, "reps": store.repetition_values(run_id)}

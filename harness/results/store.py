@@ -13,126 +13,23 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Float,
-    ForeignKeyConstraint,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    delete,
-    event,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Table, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from harness.records import RequestRecord, Timeline
+from harness.results.schema import (
+    AGGREGATE,
+    RUN_TABLES,
+    metadata,
+    point_table,
+    request_table,
+    run_table,
+    sample_table,
+    summary_table,
+    tag_table,
+)
 
 DEFAULT_STORE = "results/harness.db"
-
-metadata = MetaData()
-
-run_table = Table(
-    "run",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("suite_name", String(200), nullable=False),
-    Column("suite_hash", String(64), nullable=False),
-    Column("suite_yaml", Text, nullable=False),
-    Column("started_at", Float, nullable=False, doc="wall-clock epoch seconds"),
-    Column("finished_at", Float),
-    Column("status", String(20), nullable=False),
-    Column("fingerprint", JSON, nullable=False),
-    Column("harness_version", String(40), nullable=False),
-)
-
-point_table = Table(
-    "point",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("point_id", String(64), primary_key=True),
-    Column("idx", Integer, nullable=False),
-    Column("group_id", String(64), nullable=False),
-    Column("label", Text, nullable=False),
-    Column("axes", JSON, nullable=False),
-    Column("config", JSON, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("error", Text),
-    Column("describe", JSON),
-    Column("started_ns", BigInteger),
-    Column("finished_ns", BigInteger),
-    ForeignKeyConstraint(["run_id"], ["run.run_id"]),
-)
-
-request_table = Table(
-    "request",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(64), nullable=False),
-    Column("point_id", String(64), nullable=False),
-    Column("repetition", Integer, nullable=False),
-    Column("idx", Integer, nullable=False),
-    Column("batch_index", Integer, nullable=False),
-    Column("t_sched_ns", BigInteger, nullable=False),
-    Column("t_send_ns", BigInteger, nullable=False),
-    Column("t_first_ns", BigInteger),
-    Column("t_end_ns", BigInteger),
-    Column("n_in", Integer),
-    Column("n_out", Integer),
-    Column("n_in_source", String(40)),
-    Column("n_out_source", String(40)),
-    Column("error", Text),
-    Column("chunk_times_ns", JSON),
-    Column("chunk_tokens", JSON),
-    Index("ix_request_point", "run_id", "point_id"),
-)
-
-sample_table = Table(
-    "sample",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(64), nullable=False),
-    Column("point_id", String(64), nullable=False),
-    Column("repetition", Integer, nullable=False),
-    Column("sampler", String(40), nullable=False),
-    Column("field", String(80), nullable=False),
-    Column("t_ns", BigInteger, nullable=False),
-    Column("value", Float),
-    Index("ix_sample_point", "run_id", "point_id"),
-)
-
-summary_table = Table(
-    "summary",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(64), nullable=False),
-    Column("point_id", String(64), nullable=False),
-    Column("repetition", Integer, nullable=False, doc="-1 for the aggregate across repetitions"),
-    Column("metric", String(80), nullable=False),
-    Column("value", Float),
-    Column("ci_low", Float),
-    Column("ci_high", Float),
-    Index("ix_summary_point", "run_id", "point_id"),
-)
-
-tag_table = Table(
-    "tag",
-    metadata,
-    Column("name", String(200), primary_key=True),
-    Column("run_id", String(64), nullable=False),
-    Column("created_at", Float, nullable=False),
-)
-
-AGGREGATE = -1
-RUN_TABLES = (run_table, point_table, request_table, sample_table, summary_table)
 
 
 class StoreError(Exception):
@@ -259,6 +156,17 @@ class Store:
 
     # ------------------------------------------------------------ points
 
+    def completed_metrics(self, run_id: str) -> dict[str, dict[str, float | None]]:
+        """Points stored ``ok``, each with its medians across repetitions (what a resumed search reuses)."""
+        done: dict[str, dict[str, float | None]] = {p: {} for p in self.completed_points(run_id)}
+        query = select(summary_table.c.point_id, summary_table.c.metric, summary_table.c.value).where(
+            summary_table.c.run_id == run_id, summary_table.c.repetition == AGGREGATE)
+        with self.engine.connect() as conn:
+            for point_id, metric, value in conn.execute(query):
+                if point_id in done:
+                    done[point_id][metric] = value
+        return done
+
     def completed_points(self, run_id: str) -> set[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -349,6 +257,41 @@ class Store:
                 batch = [{k: v for k, v in r.items() if k != "id"} for r in rows.get(table.name, [])]
                 if batch:
                     conn.execute(insert(table), batch)
+
+    def first_repetition_samples(self, run_id: str, field_suffixes: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Per point, the samples of its first measured repetition whose field ends with one of ``field_suffixes``:
+        ``{point_id: {"rep": n, "series": {(sampler, field): ([t_ns], [value])}}}`` (the report's timelines)."""
+        sc = sample_table.c
+        first_rep = select(sc.point_id, func.min(sc.repetition).label("rep")).where(sc.run_id == run_id) \
+            .group_by(sc.point_id).subquery()
+        query = (select(sc.point_id, sc.repetition, sc.sampler, sc.field, sc.t_ns, sc.value)
+                 .join(first_rep, (first_rep.c.point_id == sc.point_id) & (first_rep.c.rep == sc.repetition))
+                 .where(sc.run_id == run_id, or_(*[sc.field.like(f"%{s}") for s in field_suffixes]))
+                 .order_by(sc.point_id, sc.sampler, sc.field, sc.t_ns))
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for point_id, rep, sampler, field, t_ns, value in conn.execute(query):
+                entry = out.setdefault(point_id, {"rep": rep, "series": {}})
+                ts, vs = entry["series"].setdefault((sampler, field), ([], []))
+                ts.append(t_ns)
+                vs.append(value)
+        return out
+
+    def request_events(self, run_id: str, repetitions: dict[str, int]) -> dict[str, list[RequestRecord]]:
+        """Per point, the timing events (no token lists) of its requests in repetition ``repetitions[point_id]``
+        (0 when not named)."""
+        rc = request_table.c
+        query = select(rc.point_id, rc.repetition, rc.idx, rc.batch_index, rc.t_sched_ns, rc.t_send_ns,
+                       rc.t_first_ns, rc.t_end_ns).where(rc.run_id == run_id)
+        out: dict[str, list[RequestRecord]] = {}
+        with self.engine.connect() as conn:
+            for point_id, rep, idx, batch, t_sched, t_send, t_first, t_end in conn.execute(query):
+                if repetitions.get(point_id, 0) != rep:
+                    continue
+                out.setdefault(point_id, []).append(RequestRecord(
+                    index=idx, batch_index=batch, t_sched_ns=t_sched, t_send_ns=t_send, t_first_ns=t_first,
+                    t_end_ns=t_end))
+        return out
 
     def table_rows(self, table: Table, run_id: str) -> Iterable[dict[str, Any]]:
         with self.engine.connect() as conn:

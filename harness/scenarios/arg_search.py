@@ -6,9 +6,9 @@ every value of one axis with the others fixed, move to the best, go on axis by a
 full pass improves nothing or ``max_trials`` is spent. It never assumes smoothness, needs no tuning, and with a
 fixed seed and deterministic measurements it visits the same trials every time.
 
-A trial is an ordinary sweep point (same id as in a sweep of the same setting), run by the ordinary runner into one
-run, so ``show``, ``compare``, ``export`` and ``--resume`` treat trials like any other point. Engine-agnostic: it
-only sets axis values and reads stored metrics.
+A trial is an ordinary sweep point (same id as in a sweep of the same setting), measured as a one-point engine
+group into one run, so ``show``, ``compare``, ``export`` and ``--resume`` treat trials like any other point.
+Engine-agnostic: it only sets axis values and reads the trials' metrics.
 """
 
 from __future__ import annotations
@@ -20,23 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.hints import did_you_mean
-from harness.plan.axes import AXIS_PATHS
+from harness.metrics.catalogue import CATALOGUE
+from harness.plan.axes import AXIS_PATHS, ENGINE_ARG_PREFIX
 from harness.plan.expand import expand
-from harness.plan.points import Point
+from harness.plan.points import Point, stable_hash
 from harness.plan.schema import ArgSearchSpec, Suite, SuiteError
+from harness.scenarios.base import GroupTask, Metrics, RunTasks, Scenario, SearchResult, SearchTrial
 
 Setting = dict[str, Any]
-Metrics = dict[str, float | None]
-
-# Per-repetition figures the runner stores besides window_metrics' keys (search goals may name them too).
-EXTRA_METRICS = ("mem_peak_rss_bytes", "cpu_util_mean_pct", "weights_bytes", "energy_j", "energy_per_token_j",
-                 "energy_net_j", "gpu_mem_peak_bytes", "torch_cuda_max_allocated_bytes")
 
 
 def known_metrics() -> set[str]:
-    from harness.metrics import window_metrics
-
-    return set(window_metrics([])) | set(EXTRA_METRICS)
+    """Metrics a goal may name: every one the catalogue declares."""
+    return set(CATALOGUE.names())
 
 
 # ---------------------------------------------------------------- suites for the grid and for one trial
@@ -47,8 +43,8 @@ def _with_values(suite: Suite, values: dict[str, Any]) -> Suite:
     data.pop("search", None)
     engine, workload = data["engines"][0], data.setdefault("workload", {})
     for axis, value in values.items():
-        if axis.startswith("args."):
-            engine.setdefault("args", {})[axis[5:]] = value
+        if axis.startswith(ENGINE_ARG_PREFIX):
+            engine.setdefault("args", {})[axis.removeprefix(ENGINE_ARG_PREFIX)] = value
         else:
             section, name = AXIS_PATHS[axis]
             (engine if section == "engine" else workload)[name] = value
@@ -130,7 +126,7 @@ class Trial:
 
 
 @dataclass
-class SearchResult:
+class CoordinateResult:
     trials: list[Trial] = field(default_factory=list)
     best: Trial | None = None
     feasible: bool = False
@@ -138,11 +134,11 @@ class SearchResult:
 
 
 def coordinate_search(space: dict[str, list[Any]], evaluate: Callable[[Setting], Metrics | None], spec: ArgSearchSpec,
-                      ) -> SearchResult:
+                      ) -> CoordinateResult:
     """Seeded coordinate search over the grid ``space``, at most ``spec.max_trials`` evaluations."""
     rng = random.Random(spec.seed)
     axes = list(space)
-    result = SearchResult(grid_size=math.prod(len(v) for v in space.values()))
+    result = CoordinateResult(grid_size=math.prod(len(v) for v in space.values()))
     seen: dict[tuple[Any, ...], Trial] = {}
 
     def key(setting: Setting) -> tuple[Any, ...]:
@@ -177,42 +173,47 @@ def coordinate_search(space: dict[str, list[Any]], evaluate: Callable[[Setting],
     return result
 
 
-# ---------------------------------------------------------------- running trials for real
+# ---------------------------------------------------------------- the scenario
 
 
-def run_search(runner: Any, resume_run: str | None = None,
-               on_point: Callable[[Point, str, str], None] | None = None) -> tuple[Any, SearchResult]:
-    """Run the suite's search with ``runner`` (execution.runner.Runner): every trial is a stored point of one run."""
-    from harness.execution.runner import RunOutcome
-    from harness.results.store import AGGREGATE
+def _goal(spec: ArgSearchSpec) -> str:
+    limits = ", ".join(f"{m} {'≤ ' + str(b.max) if b.max is not None else ''}"
+                       f"{' ' if b.max is not None and b.min is not None else ''}"
+                       f"{'≥ ' + str(b.min) if b.min is not None else ''}" for m, b in spec.constraints.items())
+    return f"{spec.direction} {spec.objective}" + (f" subject to {limits}" if limits else "")
 
-    suite: Suite = runner.suite
-    spec = suite.search
-    assert spec is not None
-    run_id, done = runner.open_run(resume_run)
-    outcome = RunOutcome(run_id=run_id)
-    store = runner.store
 
-    def stored_metrics(point_id: str) -> Metrics | None:
-        rows = [r for r in store.summaries(run_id, repetition=AGGREGATE) if r["point_id"] == point_id]
-        return {r["metric"]: r["value"] for r in rows} if rows else None
+class ArgSearchScenario(Scenario):
+    """The engine-argument search: one trial at a time, each trial a one-point engine group."""
 
-    def evaluate(setting: Setting) -> Metrics | None:
-        point = trial_point(suite, setting, len(trials))
-        trials.append(point)
-        if point.point_id in done:  # --resume: the trial is already stored
-            outcome.skipped += 1
-        else:
-            runner.run_points([point], outcome, on_point, title=f"{suite.name} trial {point.index + 1}")
-        return stored_metrics(point.point_id)
+    @property
+    def planned(self) -> int:
+        assert isinstance(self.suite.search, ArgSearchSpec)
+        return self.suite.search.max_trials
 
-    trials: list[Point] = []
-    result = coordinate_search(spec.space, evaluate, spec)
-    for t, point in zip(result.trials, trials, strict=True):
-        t.point_id = point.point_id
-        store.update_describe(run_id, point.point_id, {"search": {
-            "trial": t.number, "best": t is result.best, "feasible": violation(t.metrics, spec) == 0,
-            "violation": None if violation(t.metrics, spec) == math.inf else violation(t.metrics, spec),
-            "objective": spec.objective, "direction": spec.direction}})
-    runner.finish(outcome)
-    return outcome, result
+    def run(self, run_tasks: RunTasks) -> list[SearchResult]:
+        suite, spec = self.suite, self.suite.search
+        assert isinstance(spec, ArgSearchSpec)
+        points: list[Point] = []
+
+        def evaluate(setting: Setting) -> Metrics | None:
+            point = trial_point(suite, setting, len(points))
+            points.append(point)
+            (outcome,) = run_tasks([GroupTask(engine=point.engine, points=[point], slo=suite.slo)])
+            return outcome.measured[0].metrics
+
+        found = coordinate_search(spec.space, evaluate, spec)
+        result = SearchResult(search_id=stable_hash({"search": spec.model_dump()}), mode="args", goal=_goal(spec),
+                                grid_size=found.grid_size, feasible=found.feasible)
+        for t, point in zip(found.trials, points, strict=True):
+            v = violation(t.metrics, spec)
+            result.trials.append(SearchTrial(
+                number=t.number, point_id=point.point_id, label=point.label(), setting=t.setting,
+                status="ok" if t.metrics is not None else "failed", feasible=v == 0,
+                violation=None if v == math.inf else v,
+                objective=None if t.metrics is None else t.metrics.get(spec.objective)))
+        if found.best is not None:
+            best = result.trials[found.best.number]
+            result.best_point_id = best.point_id
+            result.found = {"setting": best.setting, spec.objective: best.objective}
+        return [result]

@@ -6,32 +6,36 @@ timeout and killed with the worker; the server itself belongs to the adapter (la
 
 from __future__ import annotations
 
-from typing import Any
-
-from harness.adapters.base import AdapterError, ServerAdapter
+from harness.adapters.base import AdapterError, EngineAdapter, ServerAdapter, Unsupported
 from harness.loadgen.client import ClientConfig, LoadGenerator, Prepared, Target, build_body, build_request, run_sync
 from harness.measure.servermetrics import deltas, scrape
 from harness.plan.points import ServingWorkloadConfig
+from harness.records import RequestRecord
 from harness.workload.arrivals import ArrivalError, build_schedule
 from harness.workload.prompts import text_prompts
 
 WARMUP_REQUESTS = 4
 
 
+SERVER_ADAPTERS = "openai, llama-cpp-server, transformers-serve, vllm-server, fake-server"
+
+
 def client_config(adapter: ServerAdapter, workload: ServingWorkloadConfig) -> ClientConfig:
-    args = adapter.engine.args
+    args = adapter.args
     return ClientConfig(
-        url=adapter.url, model=adapter.served_model, api=workload.api,  # type: ignore[arg-type]
-        request_timeout_s=workload.request_timeout_s,
-        connect_timeout_s=float(args.get("connect_timeout_s", 5.0)), warm_connections=workload.warm_connections,
-        headers=dict(args.get("headers") or {}), extra_body=dict(args.get("extra_body") or {}),
-        ignore_eos=bool(args.get("ignore_eos", True)), continuous_usage=bool(args.get("continuous_usage", False)),
+        url=adapter.url, model=adapter.served_model, api=workload.api,
+        request_timeout_s=workload.request_timeout_s, connect_timeout_s=args.connect_timeout_s,
+        warm_connections=workload.warm_connections, headers=dict(args.headers), extra_body=dict(args.extra_body),
+        ignore_eos=args.ignore_eos, continuous_usage=args.continuous_usage,
     )
 
 
-def serving_window(adapter: ServerAdapter, workload: ServingWorkloadConfig, clock_origin_ns: int, warmup: bool,
-                   repetition: int) -> dict[str, Any]:
-    """Run one window (or a short closed-loop warmup) and return ``records`` and ``figures``."""
+def serving_window(adapter: EngineAdapter, workload: ServingWorkloadConfig, clock_origin_ns: int,
+                   warmup: bool) -> tuple[list[RequestRecord], dict[str, float | None]]:
+    """Run one window (or a short closed-loop warmup): its records and figures (offered rate, /metrics deltas)."""
+    if not isinstance(adapter, ServerAdapter):
+        raise Unsupported(f"adapter {adapter.name!r} runs in-process: serving workloads need a server adapter "
+                          f"({SERVER_ADAPTERS})")
     why = adapter.alive()
     if why:
         raise AdapterError(why)
@@ -73,4 +77,4 @@ def serving_window(adapter: ServerAdapter, workload: ServingWorkloadConfig, cloc
         figures["offered_rate_req_s"] = float(workload.rate)
     if metrics_url and not warmup:
         figures.update(deltas(before, scrape(metrics_url)))
-    return {"records": [r.model_dump() for r in records], "figures": figures}
+    return records, figures

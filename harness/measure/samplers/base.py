@@ -1,16 +1,41 @@
-"""The sampler interface: ``available()``, ``start()``, ``stop() -> Timeline``; readings at a fixed rate, run clock."""
+"""The sampler interface: ``available()``, ``start()``, ``stop() -> Timeline``; readings at a fixed rate, run clock.
+
+Each sampler also says, as class methods, what its timelines mean, so the runner needs no sampler's name:
+``summarize`` turns a timeline into the window's figures (declared in ``figures``, named in the metric catalogue),
+``energy_sources`` gives the devices whose energy it measured, and ``idle_power`` marks the samplers read for idle
+power before a point. Adding a sampler is one module here plus one line in ``harness.measure.samplers.SAMPLERS``
+(or an entry point in the ``harness.samplers`` group for a third-party package).
+"""
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from harness.measure.counters import EnergySource
 from harness.records import RunClock, Timeline
+
+Window = tuple[int, int] | None  # the measurement window's [start, end] on the run clock, when known
+
+
+@dataclass(frozen=True)
+class SamplerContext:
+    """What the runner knows of the point a sampler watches; each sampler takes the parts it needs."""
+
+    clock: RunClock
+    target_pid: int | None = None
+    visible_gpus: str | None = None
+    country_iso_code: str = "USA"
 
 
 class Sampler(ABC):
     name: ClassVar[str]
+    #: metric names ``summarize`` may produce (every one declared in the metric catalogue)
+    figures: ClassVar[tuple[str, ...]] = ()
+    #: read before each point, with the model loaded and idle, for net energy
+    idle_power: ClassVar[bool] = False
 
     def __init__(self, clock: RunClock, interval_ms: float = 100.0, target_pid: int | None = None, **options: Any):
         self.clock = clock
@@ -19,9 +44,24 @@ class Sampler(ABC):
         self.options = options
 
     @classmethod
+    def for_point(cls, context: SamplerContext, interval_ms: float, options: dict[str, Any]) -> Sampler:
+        """A sampler for one point: the clock and the engine's process; subclasses add what else they need."""
+        return cls(context.clock, interval_ms=interval_ms, target_pid=context.target_pid, **options)
+
+    @classmethod
     def available(cls) -> tuple[bool, str]:
         """Whether this machine can provide the source, and why not."""
         return True, ""
+
+    @classmethod
+    def summarize(cls, timeline: Timeline, window: Window) -> tuple[dict[str, float | None], dict[str, Any]]:
+        """The window's figures from this sampler's timeline, and facts about how they were measured."""
+        return {}, {}
+
+    @classmethod
+    def energy_sources(cls, timeline: Timeline) -> dict[str, EnergySource]:
+        """Per device (``gpu0``, ``package0``…) its energy over any interval, and how it is measured."""
+        return {}
 
     @abstractmethod
     def start(self) -> None: ...

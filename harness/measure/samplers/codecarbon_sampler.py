@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from harness.measure.samplers.base import Sampler
+from harness.measure.samplers.base import Sampler, SamplerContext, Window
 from harness.records import RunClock, Timeline
 
 MEASURED_CPU_MODES = {"intel_rapl", "intel_power_gadget", "apple_powermetrics"}
@@ -18,6 +18,21 @@ MEASURED_CPU_MODES = {"intel_rapl", "intel_power_gadget", "apple_powermetrics"}
 
 class CodecarbonSampler(Sampler):
     name: ClassVar[str] = "codecarbon"
+    figures: ClassVar[tuple[str, ...]] = ("co2e_kg", "co2e_estimate_kg")
+
+    @classmethod
+    def for_point(cls, context: SamplerContext, interval_ms: float, options: dict[str, Any]) -> Sampler:
+        return cls(context.clock, interval_ms=interval_ms, target_pid=context.target_pid,
+                   **{"country_iso_code": context.country_iso_code, **options})
+
+    @classmethod
+    def summarize(cls, timeline: Timeline, window: Window) -> tuple[dict[str, float | None], dict[str, Any]]:
+        """codecarbon's CO2e, named ``co2e_estimate_kg`` when its CPU figure was a TDP estimate."""
+        if not timeline.values.get("co2e_kg"):
+            return {}, {}
+        estimate = bool(timeline.meta.get("co2e_is_estimate", True))
+        value = timeline.values["co2e_kg"][-1]
+        return {"co2e_estimate_kg" if estimate else "co2e_kg": value}, {"codecarbon": timeline.meta}
 
     def __init__(self, clock: RunClock, interval_ms: float = 1000.0, target_pid: int | None = None,
                  country_iso_code: str = "USA", **options: Any) -> None:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.measure.samplers.base import ThreadedSampler
+from harness.measure.counters import EnergySource, cumulative_counter, integrated_power
+from harness.measure.samplers.base import Sampler, SamplerContext, ThreadedSampler, Window
+from harness.records import Timeline
 
 # field → how to read it from a handle; values converted to the unit in the field's name
 FIELDS: tuple[str, ...] = ("energy_mj", "power_w", "power_avg_w", "mem_used_bytes", "util_gpu_pct", "util_mem_pct",
@@ -55,8 +58,60 @@ def visible_handles(nvml: Any, visible: str | None) -> list[tuple[int, Any, str]
     return handles
 
 
+def _gpus(timeline: Timeline) -> list[str]:
+    return sorted({m.group(1) for f in timeline.values if (m := re.match(r"(gpu\d+)_", f))})
+
+
+def _peak_sum(tl: Timeline, suffix: str, a: int, b: int) -> float | None:
+    """Peak over [a, b] of the per-tick sum of every GPU's ``<suffix>`` field."""
+    columns = [v for f, v in tl.values.items() if re.fullmatch(rf"gpu\d+_{suffix}", f)]
+    if not columns:
+        return None
+    totals = []
+    for i, t in enumerate(tl.t_ns):
+        if a <= t <= b:
+            readings = [c[i] for c in columns if i < len(c) and c[i] is not None]
+            if readings:
+                totals.append(sum(readings))
+    return max(totals) if totals else None
+
+
 class NvmlSampler(ThreadedSampler):
     name: ClassVar[str] = "nvml"
+    figures: ClassVar[tuple[str, ...]] = ("gpu_mem_peak_bytes", "gpu_power_peak_w")
+    idle_power: ClassVar[bool] = True
+
+    @classmethod
+    def for_point(cls, context: SamplerContext, interval_ms: float, options: dict[str, Any]) -> Sampler:
+        return cls(context.clock, interval_ms=interval_ms, target_pid=context.target_pid,
+                   **{"visible_gpus": context.visible_gpus, **options})
+
+    @classmethod
+    def summarize(cls, timeline: Timeline, window: Window) -> tuple[dict[str, float | None], dict[str, Any]]:
+        """Peak device memory and power over the window, summed over the engine's GPUs (instant power where the
+        GPU has it, else the averaged reading)."""
+        if window is None:
+            return {}, {}
+        a, b = window
+        power = _peak_sum(timeline, "power_w", a, b)
+        return {"gpu_mem_peak_bytes": _peak_sum(timeline, "mem_used_bytes", a, b),
+                "gpu_power_peak_w": power if power is not None else _peak_sum(timeline, "power_avg_w", a, b)}, {}
+
+    @classmethod
+    def energy_sources(cls, timeline: Timeline) -> dict[str, EnergySource]:
+        """The energy counter per GPU, else its power integrated (instant power first)."""
+        sources: dict[str, EnergySource] = {}
+        for gpu in _gpus(timeline):
+            counter = cumulative_counter(timeline, f"{gpu}_energy_mj", 1e-3)
+            if counter is not None:
+                sources[gpu] = (counter, "nvml_counter")
+                continue
+            for power_field in (f"{gpu}_power_w", f"{gpu}_power_avg_w"):
+                integral = integrated_power(timeline, power_field)
+                if integral is not None:
+                    sources[gpu] = (integral, "power_integration")
+                    break
+        return sources
 
     def __init__(self, *args: Any, backend: Any = None, visible_gpus: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

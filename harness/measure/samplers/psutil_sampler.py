@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import psutil
 
-from harness.measure.samplers.base import ThreadedSampler
+from harness.measure.samplers.base import ThreadedSampler, Window
+from harness.records import Timeline
 
 
 class PsutilSampler(ThreadedSampler):
@@ -15,6 +16,16 @@ class PsutilSampler(ThreadedSampler):
     core), ``system_cpu_pct`` (whole machine, 100 = all cores), ``system_mem_used_bytes``."""
 
     name: ClassVar[str] = "psutil"
+    figures: ClassVar[tuple[str, ...]] = ("mem_peak_rss_bytes", "cpu_util_mean_pct")
+
+    @classmethod
+    def summarize(cls, timeline: Timeline, window: Window) -> tuple[dict[str, float | None], dict[str, Any]]:
+        """Peak RSS and mean CPU of the engine's process tree over the whole timeline (the window and the sampler's
+        last reading after it)."""
+        rss = [v for v in timeline.values.get("rss_bytes", []) if v is not None]
+        cpu = [v for v in timeline.values.get("cpu_pct", []) if v is not None]
+        return {"mem_peak_rss_bytes": max(rss) if rss else None,
+                "cpu_util_mean_pct": sum(cpu) / len(cpu) if cpu else None}, {}
 
     def setup(self) -> None:
         self._root = psutil.Process(self.target_pid or os.getpid())

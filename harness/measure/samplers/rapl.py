@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.measure.counters import EnergySource, cumulative_counter
 from harness.measure.samplers.base import ThreadedSampler
 from harness.metrics.energy import counter_delta
+from harness.records import Timeline
 
 POWERCAP = Path("/sys/class/powercap")
 
@@ -30,6 +32,22 @@ def rapl_domains(root: Path = POWERCAP) -> list[tuple[str, Path]]:
 
 class RaplSampler(ThreadedSampler):
     name: ClassVar[str] = "rapl"
+    idle_power: ClassVar[bool] = True
+
+    @classmethod
+    def energy_sources(cls, timeline: Timeline) -> dict[str, EnergySource]:
+        """Packages and DRAM; core/uncore are inside their package's counter."""
+        sources: dict[str, EnergySource] = {}
+        for field in timeline.values:
+            if not field.endswith("_energy_j"):
+                continue
+            domain = field.removesuffix("_energy_j")
+            if "_" in domain and not domain.endswith("dram"):
+                continue
+            counter = cumulative_counter(timeline, field, 1.0)
+            if counter is not None:
+                sources[domain] = (counter, "rapl")
+        return sources
 
     def __init__(self, *args: Any, root: str | Path = POWERCAP, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,0 +1,191 @@
+"""Servers the harness launches for an engine group on 127.0.0.1, and stops with their whole process tree.
+
+A launcher picks a free port, starts the server with its output captured to a log file beside the worker's log,
+waits for ``GET /v1/models`` to answer 200 (``args.startup_timeout_s``, default 300 s; a server that exits meanwhile
+fails the group with its log's last line), and on close stops the server's whole process tree (SIGTERM, then SIGKILL
+after ``args.stop_timeout_s``): no orphan survives, even of servers that fork engine processes (vLLM).
+``args.server_args`` (a mapping) is appended as ``--key value`` flags; ``true`` gives a bare ``--key``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.adapters.base import AdapterError, ServerAdapter, ServerArgs, Unsupported
+from pydantic import BaseModel, Field
+
+from harness.loadgen.client import http_get
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def flag_args(server_args: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key, value in server_args.items():
+        if value is False or value is None:
+            continue
+        out.append(f"--{key}")
+        if value is not True:
+            out.append(str(value))
+    return out
+
+
+def kill_tree(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """SIGTERM the process and every descendant, SIGKILL whatever is left after ``timeout_s``."""
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(family, timeout=timeout_s)
+    # children forked after the first look (or during shutdown) are found again before the hard kill
+    for p in list(alive):
+        try:
+            alive += [c for c in p.children(recursive=True) if c not in alive]
+        except psutil.NoSuchProcess:
+            pass
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+class LaunchedArgs(ServerArgs):
+    """What every launched server takes besides the client settings."""
+
+    startup_timeout_s: float = Field(default=300.0, gt=0)
+    stop_timeout_s: float = Field(default=10.0, gt=0)
+    server_args: dict[str, Any] = Field(default_factory=dict, description="extra --key value flags")
+
+
+class LaunchedServer(ServerAdapter):
+    """A server this harness starts and stops. Subclasses give the command and the module it needs."""
+
+    Args: ClassVar[type[BaseModel]] = LaunchedArgs
+    module: ClassVar[str] = ""
+    install_hint: ClassVar[str] = ""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+        self.command: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def python(self) -> str:
+        return self.engine.python or sys.executable
+
+    def check_installed(self) -> None:
+        if self.engine.python:
+            code = f"import importlib.util,sys; sys.exit(importlib.util.find_spec({self.module!r}) is None)"
+            found = subprocess.run([self.engine.python, "-c", code], capture_output=True).returncode == 0
+        else:
+            found = importlib.util.find_spec(self.module) is not None
+        if not found:
+            raise Unsupported(f"{self.name}: {self.module} is not importable by {self.python}; {self.install_hint}")
+
+    def server_command(self) -> list[str]:
+        raise NotImplementedError
+
+    def server_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
+        return env
+
+    def load(self) -> None:
+        self.check_installed()
+        self.port = free_port()
+        self.command = self.server_command() + flag_args(dict(self.args.server_args))
+        worker_log = os.environ.get("HARNESS_LOG_PATH")
+        self.log_path = Path(worker_log).with_suffix(".server.log") if worker_log else \
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-{self.name}-{self.port}.server.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"$ {' '.join(self.command)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=self.server_env())
+        self.wait_ready(self.args.startup_timeout_s)
+
+    def log_tail(self) -> str:
+        if self.log_path is None:
+            return ""
+        try:
+            lines = [ln.strip() for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+    def wait_ready(self, timeout_s: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                raise AdapterError(f"{self.name} server exited (code {code}) before it was ready "
+                                   f"(log {self.log_path}): {self.log_tail()}")
+            try:
+                status, _ = http_get(f"{self.url}/v1/models", timeout_s=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.close()
+        raise AdapterError(f"{self.name} server not ready within startup_timeout_s={timeout_s:g} "
+                           f"(log {self.log_path}): {self.log_tail()}")
+
+    def alive(self) -> str | None:
+        if self.proc is None:
+            return "server not started"
+        code = self.proc.poll()
+        if code is not None:
+            return f"{self.name} server died (exit code {code}): {self.log_tail()}"
+        return None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            kill_tree(self.proc, self.args.stop_timeout_s)
+            self.proc = None
+
+    def describe(self) -> dict[str, Any]:
+        version = None
+        try:
+            from importlib.metadata import version as dist_version
+
+            version = dist_version(self.module.split(".")[0].replace("_", "-")) if not self.engine.python else None
+        except Exception:  # noqa: BLE001 - a version is a nicety
+            pass
+        return {"adapter": self.name, "url": self.url, "served_model": self.served_model,
+                "server_command": self.command, "server_log": str(self.log_path), "server_version": version,
+                "server_pid": self.proc.pid if self.proc else None}

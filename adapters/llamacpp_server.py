@@ -1,0 +1,64 @@
+"""llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``) launched on a GGUF for a group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from harness.adapters.base import Unsupported
+from harness.adapters.launched import LaunchedArgs, LaunchedServer
+from pydantic import Field
+
+from harness.models.gguf_export import GGUF_TYPES
+
+
+class LlamaCppServerArgs(LaunchedArgs):
+    n_ctx: int = Field(default=2048, ge=1)
+
+
+class LlamaCppServer(LaunchedServer):
+    """``python -m llama_cpp.server`` on a GGUF: a .gguf path, ``embedded:smollm2-135m``, or ``embedded:tiny-llama``
+    (exported by harness.models.gguf_export). ``args``: n_ctx (default 2048), and ``threads`` from the engine."""
+
+    name = "llama-cpp-server"
+    Args = LlamaCppServerArgs
+    module = "llama_cpp.server"
+    # the GGUF types the harness makes from one f32 export (import is numpy/gguf-free: a plain tuple)
+    quantizations: ClassVar[tuple[str, ...]] = ("none", *GGUF_TYPES)
+    install_hint = "pip install 'llm-harness[llamacpp]' (compiles llama.cpp)"
+
+    @classmethod
+    def check_model(cls, name: str) -> None:
+        if name.endswith(".gguf") or name.startswith("embedded:"):
+            return
+        from harness.models.resolve import ModelNotAvailable
+
+        raise ModelNotAvailable(f"llama-cpp-server needs a .gguf file or an embedded: model, got {name!r}")
+
+    def gguf(self) -> Path:
+        """The same file the in-process ``llama-cpp`` adapter runs for this model × quantization."""
+        from harness.models.gguf_export import GGUFExportError, gguf_for_engine
+
+        try:
+            return gguf_for_engine(self.engine.model, self.engine.quantization, self.engine.threads)
+        except GGUFExportError as exc:
+            raise Unsupported(f"{self.engine.quantization} of {self.engine.model}: {exc}") from None
+
+    @property
+    def served_model(self) -> str:
+        return str(self.args.served_model_name or "model")
+
+    def server_command(self) -> list[str]:
+        cmd = [self.python, "-m", "llama_cpp.server", "--model", str(self.gguf()), "--host", "127.0.0.1",
+               "--port", str(self.port), "--n_ctx", str(self.args.n_ctx),
+               "--model_alias", self.served_model,
+               # llama-cpp-python's default cuts a streaming reply short ([DONE], then closes the connection) as soon
+               # as another request arrives: under load that measures truncated replies. Queue them instead.
+               "--interrupt_requests", "False"]
+        if self.engine.threads:
+            cmd += ["--n_threads", str(self.engine.threads)]
+        return cmd
+
+    @property
+    def metrics_url(self) -> str | None:
+        return None  # llama_cpp.server has no Prometheus endpoint

@@ -1,0 +1,27 @@
+"""Engine groups on this machine, one after another, each in its own worker process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from harness.execution.executors.base import Executor
+from harness.execution.group import run_group
+from harness.execution.session import EngineSession
+from harness.scenarios.base import GroupTask, TaskOutcome
+
+
+class LocalExecutor(Executor):
+    name: ClassVar[str] = "local"
+
+    def run_tasks(self, tasks: Sequence[GroupTask]) -> list[TaskOutcome]:
+        outcomes = []
+        for task in tasks:
+            session = EngineSession(task.engine, self.context)
+            try:
+                outcomes.append(run_group(task, session, self.context))
+            except BaseException:  # Ctrl-C or a bug: the worker (and any server it launched) goes now
+                session.kill()
+                raise
+            session.close()
+        return outcomes
