@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from harness.adapters.base import AdapterError, ServerAdapter, ServerArgs, Unsupported
 from pydantic import BaseModel, Field
 
-from harness.loadgen.client import http_get
+from harness.loadgen.http import http_get
 
 
 def free_port() -> int:

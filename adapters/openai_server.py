@@ -11,7 +11,7 @@ from typing import Any
 from harness.adapters.base import AdapterError, ServerAdapter, ServerArgs
 from pydantic import Field
 
-from harness.loadgen.client import LoadgenError, probe
+from harness.loadgen.http import LoadgenError, probe
 from harness.plan.points import EngineConfig
 
 

@@ -36,16 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.loadgen.client import (  # noqa: E402
-    ClientConfig,
-    LoadGenerator,
-    Prepared,
-    Target,
-    build_body,
-    build_request,
-    http_get,
-    run_sync,
-)
+from harness.loadgen.client import LoadGenerator, run_sync  # noqa: E402
+from harness.loadgen.http import ClientConfig, Prepared, Target, build_body, build_request, http_get  # noqa: E402
 from harness.workload.arrivals import build_schedule  # noqa: E402
 
 MODES = {"zero": (0.0, 0.0), "realistic": (20.0, 5.0)}
@@ -90,7 +82,7 @@ def server_verdict(stats: dict, offered: float, n: int, client_errors: int) -> t
 def ours_trial(server: Server, rate: float, duration_s: float, in_tok: int, out_tok: int) -> dict:
     n = max(int(rate * duration_s), 50)
     cfg = ClientConfig(url=server.url, model="fake", warm_connections=min(max(int(rate * 0.05), 8), 512),
-                       request_timeout_s=30, keep_server_stamps=True)
+                       request_timeout_s=30)
     target = Target.parse(server.url)
     prompt = " ".join(["w"] * in_tok)
     data = build_request(cfg, target, build_body(cfg, prompt, out_tok))

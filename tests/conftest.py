@@ -11,6 +11,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_SRC = ROOT / "tests" / "plugins" / "harness_echo_engine"
+RELEASED_STORE = ROOT / "tests" / "fixtures" / "store-0.1.0.db"
+
+
+@pytest.fixture
+def released_store(tmp_path: Path) -> Path:
+    """A copy of a store written by release 0.1.0 (before the layout change): offline HF points with fidelity,
+    a serving sweep on the fake server and an SLO search; the offline run is tagged ``main``."""
+    import shutil
+
+    target = tmp_path / "released.db"
+    shutil.copyfile(RELEASED_STORE, target)
+    return target
 
 
 @pytest.fixture(scope="session")

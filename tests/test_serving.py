@@ -12,7 +12,8 @@ import numpy as np
 import psutil
 import pytest
 
-from harness.loadgen.client import ClientConfig, LoadGenerator, Prepared, Target, build_body, build_request, run_sync
+from harness.loadgen.client import LoadGenerator, run_sync
+from harness.loadgen.http import ClientConfig, Prepared, Target, build_body, build_request
 from harness.measure.servermetrics import deltas, parse, scrape
 from harness.metrics import window_metrics
 from harness.records import RequestRecord

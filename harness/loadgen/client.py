@@ -9,30 +9,27 @@ bytes are handed to the socket. Token-bearing chunks are stamped when their byte
 read). Waits shorter than ``SPIN_NS`` are spent polling the loop, because epoll rounds timeouts up to whole
 milliseconds, which alone would make every request up to 1 ms late.
 
-SSE parsing survives what real servers do: a role-only or empty first chunk (not a token), a usage-only final chunk
-(``choices: []``), no ``[DONE]``, several tokens in one chunk, CRLF separators, an error event mid-stream (the
-request fails with the server's message), a connection cut mid-stream, a non-2xx answer, a JSON (non-streamed)
-answer, and a reply that never comes (per-request timeout). Every failure is stored with its cause.
+Replies are parsed by ``harness.loadgen.sse``; a connection cut mid-stream and a reply that never comes
+(per-request timeout) fail their request here. Every failure is stored with its cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 try:
     import httptools
 except ImportError:  # the serve extra; the harness core must import without it
     httptools = None
 
+from harness.loadgen.http import ClientConfig, LoadgenError, Prepared, Target
+from harness.loadgen.sse import Exchange
 from harness.records import RequestRecord
 from harness.workload.arrivals import Schedule
 
@@ -40,224 +37,12 @@ SPIN_NS = 1_500_000
 WATCHDOG_S = 0.02
 
 
-class LoadgenError(Exception):
-    """The target cannot be used at all (bad URL, unreachable); one line."""
-
-
-@dataclass
-class ClientConfig:
-    url: str
-    model: str
-    api: Literal["completions", "chat"] = "completions"
-    request_timeout_s: float = 60.0
-    connect_timeout_s: float = 5.0
-    warm_connections: int = 0  # opened before the window, so the first requests do not pay the TCP handshake
-    max_in_flight: int = 4096  # beyond it a request fails at once ("client saturated") instead of growing unbounded
-    headers: dict[str, str] = field(default_factory=dict)
-    extra_body: dict[str, Any] = field(default_factory=dict)
-    ignore_eos: bool = True  # vLLM / llama.cpp honour it: exactly max_tokens tokens
-    include_usage: bool = True
-    continuous_usage: bool = False  # vLLM's per-chunk usage: exact tokens per chunk
-    keep_server_stamps: bool = False  # collect the fake server's t_emit_ns of each first token (benchmarks)
-
-
-@dataclass
-class Target:
-    host: str
-    port: int
-    path_prefix: str
-
-    @classmethod
-    def parse(cls, url: str) -> Target:
-        parts = urlsplit(url)
-        if parts.scheme != "http":
-            raise LoadgenError(f"url {url!r}: only http:// URLs are supported (local servers)")
-        if not parts.hostname:
-            raise LoadgenError(f"url {url!r}: no host")
-        prefix = parts.path.rstrip("/")
-        if not prefix.endswith("/v1"):
-            prefix += "/v1"
-        return cls(parts.hostname, parts.port or 80, prefix)
-
-
-def build_body(cfg: ClientConfig, prompt: str, max_tokens: int) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": cfg.model, "max_tokens": max_tokens, "stream": True}
-    if cfg.api == "chat":
-        body["messages"] = [{"role": "user", "content": prompt}]
-    else:
-        body["prompt"] = prompt
-    if cfg.include_usage:
-        body["stream_options"] = {"include_usage": True, **({"continuous_usage_stats": True}
-                                                             if cfg.continuous_usage else {})}
-    if cfg.ignore_eos:
-        body["ignore_eos"] = True
-    body.update(cfg.extra_body)
-    return body
-
-
-def build_request(cfg: ClientConfig, target: Target, body: dict[str, Any]) -> bytes:
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    path = f"{target.path_prefix}/{'chat/completions' if cfg.api == 'chat' else 'completions'}"
-    extra = "".join(f"{k}: {v}\r\n" for k, v in cfg.headers.items())
-    head = (f"POST {path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\nContent-Type: application/json\r\n"
-            f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\n{extra}\r\n")
-    return head.encode() + payload
-
-
-@dataclass
-class Prepared:
-    """One request ready to go: its bytes, and what the client knows of its prompt."""
-
-    data: bytes
-    n_in: int | None = None
-    n_in_source: str = "words"
-
-
-class _Exchange:
-    """One request in flight and what its reply showed so far."""
-
-    __slots__ = ("index", "t_sched", "t_send", "deadline", "status", "sse", "times", "texts", "tokens", "n_in",
-                 "n_out", "error", "buf", "raw", "saw_done", "finished", "on_done", "until_eof", "server_first",
-                 "prepared", "last_ct", "got_bytes", "retried")
-
-    def __init__(self, index: int, t_sched: int, prepared: Prepared, on_done: Callable[[_Exchange], None]) -> None:
-        self.index, self.t_sched, self.prepared, self.on_done = index, t_sched, prepared, on_done
-        self.t_send = 0
-        self.deadline = 0
-        self.status = 0
-        self.sse = True
-        self.times: list[int] = []
-        self.texts: list[str] = []
-        self.tokens: list[int | None] = []
-        self.n_in: int | None = None
-        self.n_out: int | None = None
-        self.error: str | None = None
-        self.buf = b""
-        self.raw: list[bytes] = []
-        self.saw_done = False
-        self.finished = False
-        self.until_eof = True
-        self.server_first: int | None = None
-        self.last_ct = 0
-        self.got_bytes = False
-        self.retried = False
-
-    # ------------------------------------------------------------ SSE
-
-    def feed(self, data: bytes, now: int) -> None:
-        buf = self.buf + data if self.buf else data
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n")  # a lone trailing \r waits for its \n in the next read
-        start = 0
-        while True:
-            end = buf.find(b"\n\n", start)
-            if end < 0:
-                break
-            self.event(buf[start:end], now)
-            start = end + 2
-        self.buf = buf[start:]
-
-    def event(self, block: bytes, now: int) -> None:
-        if block.startswith(b"data: ") and b"\n" not in block:
-            data, kind = block[6:], b""
-        else:
-            parts, kind = [], b""
-            for line in block.split(b"\n"):
-                if line.startswith(b"data:"):
-                    parts.append(line[5:].lstrip(b" ") if line[5:6] == b" " else line[5:])
-                elif line.startswith(b"event:"):
-                    kind = line[6:].strip()
-            if not parts:
-                return  # a comment or keep-alive
-            data = b"\n".join(parts)
-        if data.strip() == b"[DONE]":
-            self.saw_done = True
-            return
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            self.fail(f"malformed SSE data: {data[:120]!r}")
-            return
-        if not isinstance(obj, dict):
-            return
-        err = obj.get("error")
-        if kind == b"error" or (err and not obj.get("choices")):
-            msg = err.get("message", err) if isinstance(err, dict) else (err or data[:200].decode(errors="replace"))
-            self.fail(f"server error event after {len(self.times)} token chunks: {msg}")
-            return
-        text = ""
-        for choice in obj.get("choices") or ():
-            piece = choice.get("text")
-            if piece is None:
-                delta = choice.get("delta") or choice.get("message") or {}
-                piece = delta.get("content") or delta.get("reasoning_content")
-            if piece:
-                text += piece
-        usage = obj.get("usage")
-        ct = None
-        if usage:
-            ct = usage.get("completion_tokens")
-            if usage.get("prompt_tokens") is not None:
-                self.n_in = usage["prompt_tokens"]
-        if text:
-            self.times.append(now)
-            self.texts.append(text)
-            if ct is not None:  # per-chunk (continuous) usage: the exact tokens this chunk carried
-                self.tokens.append(ct - self.last_ct)
-                self.last_ct = ct
-            else:
-                self.tokens.append(None)
-            if self.server_first is None and "t_emit_ns" in obj:
-                self.server_first = obj["t_emit_ns"]
-        if ct is not None:
-            self.n_out = ct
-
-    def fail(self, why: str) -> None:
-        if self.error is None:
-            self.error = why
-
-    def body_json(self, now: int) -> None:
-        """A non-streamed reply: one JSON document; the whole completion arrived at once."""
-        raw = b"".join(self.raw)
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            self.fail(f"reply is neither SSE nor JSON: {raw[:120]!r}")
-            return
-        self.event(b"data: " + json.dumps(obj).encode(), now)
-
-    def complete(self, now: int) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        if self.status and not 200 <= self.status < 300:
-            body = b"".join(self.raw)[:200].decode(errors="replace").strip()
-            self.fail(f"HTTP {self.status}: {body}")
-        elif self.status and not self.sse and self.error is None:
-            self.body_json(now)
-        if self.buf.strip() and self.error is None:
-            self.event(self.buf.strip(), now)  # a last event without its blank line
-        if self.error is None and not self.times:
-            self.fail("the reply carried no generated token")
-        self.on_done(self)
-
-    def broken(self, why: str, now: int) -> None:
-        if self.finished:
-            return
-        if self.status and self.until_eof and 200 <= self.status < 300:
-            self.complete(now)  # a reply delimited by the connection's close: its end is the close
-            return
-        self.fail(f"{why} after {len(self.times)} token chunks" if self.got_bytes else why)
-        self.finished = True
-        self.on_done(self)
-
-
 class _Conn(asyncio.Protocol):
     def __init__(self, client: LoadGenerator) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.ex: _Exchange | None = None
+        self.ex: Exchange | None = None
         self.closed = False
         self.reused = False  # has waited idle in the pool, where the server may close it at any moment
         self.now = 0
@@ -269,7 +54,7 @@ class _Conn(asyncio.Protocol):
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def send(self, ex: _Exchange) -> None:
+    def send(self, ex: Exchange) -> None:
         self.ex = ex
         assert self.transport is not None
         ex.t_send = time.monotonic_ns()
@@ -361,8 +146,8 @@ class LoadGenerator:
         self.idle: list[_Conn] = []
         self.live: list[_Conn] = []
         self.in_flight = 0
-        self.sent: deque[_Exchange] = deque()
-        self.results: list[_Exchange] = []
+        self.sent: deque[Exchange] = deque()
+        self.results: list[Exchange] = []
         self.drained: asyncio.Event | None = None
         self.server_first: dict[int, int] = {}
 
@@ -388,7 +173,7 @@ class LoadGenerator:
 
     # ------------------------------------------------------------ one request
 
-    def _done(self, ex: _Exchange) -> None:
+    def _done(self, ex: Exchange) -> None:
         self.in_flight -= 1
         self.results.append(ex)
         if ex.server_first is not None:
@@ -397,13 +182,13 @@ class LoadGenerator:
             self.drained.set()
 
     def _start(self, index: int, t_sched: int, prepared: Prepared,
-               on_done: Callable[[_Exchange], None] | None = None) -> None:
-        def finished(ex: _Exchange) -> None:
+               on_done: Callable[[Exchange], None] | None = None) -> None:
+        def finished(ex: Exchange) -> None:
             self._done(ex)
             if on_done:
                 on_done(ex)
 
-        ex = _Exchange(index, t_sched, prepared, finished)
+        ex = Exchange(index, t_sched, prepared, finished)
         self.in_flight += 1
         if self.drained is not None:
             self.drained.clear()
@@ -420,7 +205,7 @@ class LoadGenerator:
         else:
             asyncio.get_running_loop().create_task(self._connect_and_send(ex))
 
-    async def _connect_and_send(self, ex: _Exchange) -> None:
+    async def _connect_and_send(self, ex: Exchange) -> None:
         try:
             conn = await self._connect()
         except OSError as exc:
@@ -432,11 +217,11 @@ class LoadGenerator:
         conn.send(ex)
         self.sent.append(ex)
 
-    def resend(self, ex: _Exchange) -> None:
+    def resend(self, ex: Exchange) -> None:
         ex.retried = True
         asyncio.get_running_loop().create_task(self._resend(ex))
 
-    async def _resend(self, ex: _Exchange) -> None:
+    async def _resend(self, ex: Exchange) -> None:
         try:
             conn = await self._connect()
         except OSError as exc:
@@ -466,7 +251,7 @@ class LoadGenerator:
                     ex.finished = True
                     ex.on_done(ex)
 
-    def _owners(self, ex: _Exchange) -> list[_Conn]:
+    def _owners(self, ex: Exchange) -> list[_Conn]:
         # Connections are few compared with requests; only timed-out requests (rare) pay this scan.
         return [c for c in self.live if c.ex is ex]
 
@@ -480,8 +265,8 @@ class LoadGenerator:
             c.reused = True
             self.idle.append(c)
 
-    async def run(self, schedule: Schedule, requests: Sequence[Prepared], duration_s: float | None = None,
-                  start_delay_s: float = 0.02) -> list[RequestRecord]:
+    async def run(self, schedule: Schedule, requests: Sequence[Prepared],
+                  duration_s: float | None = None) -> list[RequestRecord]:
         """One window. ``requests[i]`` is request i's payload. Returns records ordered by index (run clock)."""
         if len(requests) < schedule.num_requests:
             raise ValueError("fewer prepared requests than scheduled")
@@ -543,7 +328,7 @@ class LoadGenerator:
 
     # ------------------------------------------------------------ records
 
-    def _record(self, ex: _Exchange) -> RequestRecord:
+    def _record(self, ex: Exchange) -> RequestRecord:
         o = self.origin
         t_sched = ex.t_sched
         t_send = ex.t_send or t_sched
@@ -593,24 +378,3 @@ def run_sync(coro_fn: Callable[[], Any]) -> Any:
         return runner.run(coro_fn())
 
 
-def probe(url: str, timeout_s: float = 5.0) -> None:
-    """Raise ``LoadgenError`` (one line) unless a TCP connection to the URL's server opens within ``timeout_s``."""
-    target = Target.parse(url)
-    try:
-        with socket.create_connection((target.host, target.port), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        raise LoadgenError(f"cannot connect to {url} ({target.host}:{target.port}): "
-                           f"{exc.strerror or exc or 'timed out'} (within connect timeout {timeout_s:g}s)") from None
-
-
-def http_get(url: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
-    """A small blocking GET (health checks, /metrics scrapes) with the standard library."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - local http URLs only
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()

@@ -7,10 +7,7 @@ Names keep the server's own (``vllm:generation_tokens_total`` → ``server_vllm_
 
 from __future__ import annotations
 
-from harness.loadgen.client import http_get
-
-# vLLM's request, token and KV-cache metrics, matched on the sample name without the ``vllm:`` prefix
-GAUGE_HINTS = ("running", "waiting", "usage", "perc", "swapped")
+from harness.loadgen.http import http_get
 
 
 def scrape(url: str, timeout_s: float = 5.0) -> tuple[dict[str, float], set[str]] | None:

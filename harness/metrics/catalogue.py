@@ -102,6 +102,16 @@ class Catalogue:
     def optional_columns(self) -> list[Metric]:
         return sorted((m for m in self if m.column), key=lambda m: m.column)
 
+    def info(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Unit, better direction, family and display name of each of ``names`` (for pages and exports)."""
+        out = {}
+        for name in names:
+            m = self.get(name)
+            if m is not None:
+                out[name] = {"unit": m.unit, "better": m.better, "family": m.family, "display": m.display,
+                             "description": m.description}
+        return out
+
     def compare_defaults(self) -> tuple[str, ...]:
         return tuple(m.name for m in self if m.compare)
 
@@ -205,7 +215,7 @@ def _declare_fidelity() -> None:
     _declare("perplexity", "ratio", "lower", "fidelity", "ppl", "perplexity on the fixed text",
              column=7)
     _declare("perplexity_ref", "ratio", "none", "fidelity", "ppl ref", "the reference's perplexity")
-    _declare("compression_rate", "ratio", "higher", "fidelity", "compr.", "reference weight bytes ÷ the point's",
+    _declare("compression_rate", "ratio", "higher", "memory", "compr.", "reference weight bytes ÷ the point's",
              column=4)
     _declare("fidelity_tokens", "count", "none", "fidelity", "fid. tokens", "tokens of the fixed text compared")
 

@@ -14,19 +14,23 @@ from typing import Any
 from harness import __version__
 from harness.gate.config import direction
 from harness.gate.inputs import GateInputError, load_gate_runs
+from harness.metrics.catalogue import CATALOGUE
 from harness.metrics.energy import phase_intervals
 from harness.results.compare import compare_runs
 from harness.results.store import AGGREGATE, Store, StoreError
 
-# Latency metrics offered on the throughput-vs-latency Pareto view, and fidelity/cost metrics of the quantization view.
-LATENCY_METRICS = ("e2e_ms_p50", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p99", "ttft_ms_p99", "tpot_ms_p99")
+# What each view offers (every name declared in the metric catalogue): latencies on the throughput-vs-latency Pareto
+# view, fidelity against cost on the quantization view.
+LATENCY_METRICS = tuple(f"{series}_{stat}" for stat in ("p50", "p99") for series in ("e2e_ms", "ttft_ms", "tpot_ms"))
 THROUGHPUT_METRIC = "output_throughput_tok_s"
-FIDELITY_METRICS = ("fidelity_kl_mean", "fidelity_top1_agreement", "perplexity")
+FIDELITY_METRICS = tuple(m.name for m in CATALOGUE if m.family == "fidelity" and m.better != "none")
 COST_METRICS = ("output_throughput_tok_s", "energy_per_token_j")
-SLO_METRICS = ("slo_attainment", "goodput_req_s")
+SLO_METRICS = tuple(CATALOGUE.names("slo"))
 # Preferred first entries of each family's metric menu; the rest follow alphabetically.
 FAMILY_FIRST = {"energy": ("energy_per_token_j", "energy_net_per_token_j", "energy_j"),
                 "memory": ("mem_peak_rss_bytes", "gpu_mem_peak_bytes"), "slo": SLO_METRICS}
+# The points table: `harness show`'s columns, then the SLO figures.
+TABLE_METRICS = [m.name for m in CATALOGUE.show_columns() + CATALOGUE.optional_columns()] + list(SLO_METRICS)
 # Timeline fields drawn, by unit suffix: one panel each.
 TIMELINE_PANELS = {"memory": "_bytes", "power": "_w", "utilisation": "_pct"}
 ENGINE_FIELDS = ("adapter", "model", "dtype", "quantization", "device")
@@ -94,12 +98,12 @@ def decimate(t: Sequence[float], v: Sequence[float | None], max_samples: int) ->
 
 
 def metric_families(metrics: Sequence[str]) -> dict[str, list[str]]:
-    """The run's metrics by what a section draws: energy (energy, power, CO2e), memory (bytes), SLO."""
+    """The run's metrics by what a section draws (catalogue families): energy (energy, power, CO2e; not the
+    low-confidence flag), memory (every figure in bytes), SLO."""
     found = {
-        "energy": [m for m in metrics if ("energy" in m or m.endswith("_w") or "co2e" in m)
-                   and m != "energy_low_confidence"],
-        "memory": [m for m in metrics if m.endswith("_bytes")],
-        "slo": [m for m in metrics if m in SLO_METRICS],
+        "energy": [m for m in metrics if CATALOGUE.family(m) == "energy" and CATALOGUE.unit(m) != "flag"],
+        "memory": [m for m in metrics if CATALOGUE.unit(m) == "bytes"],
+        "slo": [m for m in metrics if CATALOGUE.family(m) == "slo"],
     }
     for family, names in found.items():
         first = [m for m in FAMILY_FIRST[family] if m in names]
@@ -266,7 +270,9 @@ def collect(opened: list[tuple[Store, str]]) -> dict[str, Any]:
     more (the first is the reference, as in ``harness compare``)."""
     runs = [collect_run(store, run_id, with_timelines=(i == len(opened) - 1))
             for i, (store, run_id) in enumerate(opened)]
+    names = sorted({m for run in runs for m in run["metrics"]} | set(TABLE_METRICS))
     return {
         "generated_at": time.time(), "harness_version": __version__, "runs": runs, "main": len(runs) - 1,
+        "catalogue": CATALOGUE.info(names), "table_metrics": TABLE_METRICS,
         "comparison": _comparison(opened) if len(opened) > 1 else None,
     }

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.metrics.catalogue import CATALOGUE
 from harness.results.frames import load_points
 from harness.results.store import Store
 
-COMPARE_METRICS = ("output_throughput_tok_s", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "mem_peak_rss_bytes",
-                   "energy_per_token_j")
+COMPARE_METRICS = CATALOGUE.compare_defaults()
 
 
 def compare_runs(stores_and_runs: list[tuple[Store, str]], metrics: tuple[str, ...] = COMPARE_METRICS) -> pd.DataFrame:

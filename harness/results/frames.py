@@ -70,8 +70,20 @@ def load_summaries(store: Store | str | None, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(list(st.table_rows(summary_table, st.resolve(run_id))))
 
 
+def metrics_frame(repetitions: pd.DataFrame) -> pd.DataFrame:
+    """One row per metric a run stored, described by the metric catalogue."""
+    from harness.metrics.catalogue import CATALOGUE
+
+    names = sorted(set(repetitions["metric"])) if "metric" in repetitions else []
+    info = CATALOGUE.info(names)
+    return pd.DataFrame([{"metric": name, **info.get(name, {"unit": "", "better": "none", "family": "undeclared",
+                                                             "display": name, "description": ""})}
+                         for name in names], columns=["metric", "unit", "better", "family", "display", "description"])
+
+
 def export_run(store: Store | str | None, run_id: str, fmt: Literal["csv", "parquet"], out_dir: Path) -> list[Path]:
-    """Write points, requests, samples and per-repetition summaries of a run as ``<run>_<table>.<fmt>``."""
+    """Write points, requests, samples and per-repetition summaries of a run as ``<run>_<table>.<fmt>``, and
+    ``<run>_metrics.<fmt>``: each stored metric's unit, better direction, family and definition (the catalogue)."""
     st = _store(store)
     run_id = st.resolve(run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +93,7 @@ def export_run(store: Store | str | None, run_id: str, fmt: Literal["csv", "parq
         "requests": load_requests(st, run_id),
         "samples": load_samples(st, run_id),
     }
+    frames["metrics"] = metrics_frame(frames["repetitions"])
     written = []
     for name, frame in frames.items():
         path = out_dir / f"{run_id}_{name}.{fmt}"

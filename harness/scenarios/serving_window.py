@@ -7,7 +7,8 @@ timeout and killed with the worker; the server itself belongs to the adapter (la
 from __future__ import annotations
 
 from harness.adapters.base import AdapterError, EngineAdapter, ServerAdapter, Unsupported
-from harness.loadgen.client import ClientConfig, LoadGenerator, Prepared, Target, build_body, build_request, run_sync
+from harness.loadgen.client import LoadGenerator, run_sync
+from harness.loadgen.http import ClientConfig, Prepared, Target, build_body, build_request
 from harness.measure.servermetrics import deltas, scrape
 from harness.plan.points import ServingWorkloadConfig
 from harness.records import RequestRecord

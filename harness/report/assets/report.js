@@ -55,7 +55,11 @@
   }
 
   // ------------------------------------------------------------------ numbers
+  const UNITS = { bytes: "MiB", "tok/s": "tok/s", "req/s": "req/s", ms: "ms", s: "s", J: "J", W: "W", kg: "kg",
+    "%": "%" };
   function unit(metric) {
+    const declared = (DATA.catalogue || {})[metric];
+    if (declared) return UNITS[declared.unit] || "";
     if (metric.endsWith("_bytes")) return "MiB";
     const m = metric.match(/_(ms|s|tok_s|req_s|j|w|kg|pct)(?:_(p\d+|mean|std))?$/);
     const names = { ms: "ms", s: "s", tok_s: "tok/s", req_s: "req/s", j: "J", w: "W", kg: "kg", pct: "%" };
@@ -195,9 +199,7 @@
   }
 
   // ------------------------------------------------------------------ points table
-  const TABLE_METRICS = ["output_throughput_tok_s", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "mem_peak_rss_bytes",
-    "gpu_mem_peak_bytes", "energy_per_token_j", "goodput_req_s", "slo_attainment", "fidelity_kl_mean",
-    "fidelity_top1_agreement", "perplexity"];
+  const TABLE_METRICS = DATA.table_metrics; // from the metric catalogue
   function cellText(run, p, metric) {
     const x = val(run, p, metric);
     let text = fmt(x.v, metric);

@@ -1,0 +1,55 @@
+"""``python -m harness.loadgen.fakeserver --port 0 --ttft-ms 20 --itl-ms 5`` prints ``listening on PORT``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from harness.loadgen.fakeserver.config import FAULTS, FakeConfig
+from harness.loadgen.fakeserver.server import serve
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, list[int] | None]:
+    p = argparse.ArgumentParser(prog="python -m harness.loadgen.fakeserver",
+                                description="A local OpenAI-compatible server with known token timing and faults.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = any free port (printed)")
+    p.add_argument("--ttft-ms", type=float, default=0.0)
+    p.add_argument("--itl-ms", type=float, default=0.0)
+    p.add_argument("--tokens-per-chunk", type=int, default=1)
+    p.add_argument("--max-concurrency", type=int, default=0)
+    p.add_argument("--fault", action="append", default=[], choices=FAULTS)
+    p.add_argument("--die-after", type=int, default=0)
+    p.add_argument("--model", default="fake")
+    p.add_argument("--cpu", type=int, action="append", help="pin to this CPU (repeatable)")
+    a = p.parse_args(argv)
+    cfg = FakeConfig(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens_per_chunk=a.tokens_per_chunk,
+                     max_concurrency=a.max_concurrency, faults=tuple(a.fault), die_after=a.die_after, model=a.model)
+    return cfg, a.host, a.port, a.cpu
+
+
+def run_loop(main: object) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)  # type: ignore[arg-type]
+    else:
+        uvloop.run(main)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg, host, port, cpus = parse_args(argv)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+    def ready(bound: int) -> None:
+        print(f"listening on {bound}", flush=True)
+
+    run_loop(serve(cfg, host, port, ready))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The fake server's settings, faults and counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FAULTS = ("role_first", "no_usage", "no_done", "error_event", "disconnect", "http500", "http429", "hang", "crlf",
+          "no_stream")
+TOKEN = " tok"  # one token per word: a tokenizer-free client can count words
+
+
+@dataclass
+class FakeConfig:
+    ttft_ms: float = 0.0
+    itl_ms: float = 0.0
+    tokens_per_chunk: int = 1
+    default_max_tokens: int = 16
+    max_concurrency: int = 0  # 0 = unlimited
+    faults: tuple[str, ...] = ()
+    die_after: int = 0  # 0 = never
+    model: str = "fake"
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    completed: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    first_recv_ns: int = 0
+    first_done_ns: int = 0
+    last_done_ns: int = 0
+    per_kind: dict[str, int] = field(default_factory=dict)
+
+
+def http_chunk(payload: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
