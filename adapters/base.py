@@ -59,8 +59,9 @@ def parse_args(model: type[BaseModel], args: dict[str, Any], engine: str) -> Bas
         if first["type"] == "extra_forbidden":
             hint = did_you_mean(str(first["loc"][0]), model.model_fields)
             known = ", ".join(sorted(model.model_fields)) or "none"
-            raise AdapterError(f"{engine} does not accept engine argument {name!r}{hint}; it accepts: {known}{more}") \
-                from None
+            raise AdapterError(
+                f"{engine} does not accept engine argument {name!r}{hint}; it accepts: {known}{more}"
+            ) from None
         raise AdapterError(f"{name}: {first['msg']}{more}") from None
 
 

@@ -127,14 +127,18 @@ class LaunchedServer(ServerAdapter):
         self.port = free_port()
         self.command = self.server_command() + flag_args(dict(self.args.server_args))
         worker_log = os.environ.get("HARNESS_LOG_PATH")
-        self.log_path = Path(worker_log).with_suffix(".server.log") if worker_log else \
-            Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-{self.name}-{self.port}.server.log"
+        self.log_path = (
+            Path(worker_log).with_suffix(".server.log")
+            if worker_log
+            else Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-{self.name}-{self.port}.server.log"
+        )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(self.command)}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=self.server_env())
+            self.proc = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.server_env()
+            )
         self.wait_ready(self.args.startup_timeout_s)
 
     def log_tail(self) -> str:
@@ -152,8 +156,10 @@ class LaunchedServer(ServerAdapter):
         while time.monotonic() < deadline:
             code = self.proc.poll()
             if code is not None:
-                raise AdapterError(f"{self.name} server exited (code {code}) before it was ready "
-                                   f"(log {self.log_path}): {self.log_tail()}")
+                raise AdapterError(
+                    f"{self.name} server exited (code {code}) before it was ready "
+                    f"(log {self.log_path}): {self.log_tail()}"
+                )
             try:
                 status, _ = http_get(f"{self.url}/v1/models", timeout_s=2)
                 if status == 200:
@@ -162,8 +168,10 @@ class LaunchedServer(ServerAdapter):
                 pass
             time.sleep(0.2)
         self.close()
-        raise AdapterError(f"{self.name} server not ready within startup_timeout_s={timeout_s:g} "
-                           f"(log {self.log_path}): {self.log_tail()}")
+        raise AdapterError(
+            f"{self.name} server not ready within startup_timeout_s={timeout_s:g} "
+            f"(log {self.log_path}): {self.log_tail()}"
+        )
 
     def alive(self) -> str | None:
         if self.proc is None:
@@ -186,6 +194,12 @@ class LaunchedServer(ServerAdapter):
             version = dist_version(self.module.split(".")[0].replace("_", "-")) if not self.engine.python else None
         except Exception:  # noqa: BLE001 - a version is a nicety
             pass
-        return {"adapter": self.name, "url": self.url, "served_model": self.served_model,
-                "server_command": self.command, "server_log": str(self.log_path), "server_version": version,
-                "server_pid": self.proc.pid if self.proc else None}
+        return {
+            "adapter": self.name,
+            "url": self.url,
+            "served_model": self.served_model,
+            "server_command": self.command,
+            "server_log": str(self.log_path),
+            "server_version": version,
+            "server_pid": self.proc.pid if self.proc else None,
+        }

@@ -24,8 +24,9 @@ from harness.workload.prompts import Prompt
 
 CTX_STEP = 256  # n_ctx is rounded up to this when sized for a workload
 INSTALL_HINT = "the llama-cpp adapter needs llama-cpp-python: pip install 'llm-harness[llamacpp]' (compiles llama.cpp)"
-BATCH_REASON = ("llama-cpp-python runs one sequence at a time in process; use the llama.cpp server for "
-                "concurrent requests")
+BATCH_REASON = (
+    "llama-cpp-python runs one sequence at a time in process; use the llama.cpp server for concurrent requests"
+)
 
 
 class LlamaCppArgs(EngineArgs):
@@ -103,12 +104,16 @@ class LlamaCppAdapter(InProcessAdapter):
             raise Unsupported(f"{quantization} of {model}: {exc}") from None
 
     def _llama(self, **extra: Any) -> Any:
-        args = {"n_gpu_layers": -1 if self.engine.device.startswith("cuda") else 0, **self.args.llama_kwargs(),
-                **extra}
+        args = {"n_gpu_layers": -1 if self.engine.device.startswith("cuda") else 0, **self.args.llama_kwargs(), **extra}
         args.setdefault("n_batch", min(args["n_ctx"], 512))
         args.setdefault("n_ubatch", args["n_batch"])
-        return self._llama_cpp.Llama(model_path=str(self._path), n_threads=self.engine.threads,
-                                     n_threads_batch=self.engine.threads, verbose=False, **args)
+        return self._llama_cpp.Llama(
+            model_path=str(self._path),
+            n_threads=self.engine.threads,
+            n_threads_batch=self.engine.threads,
+            verbose=False,
+            **args,
+        )
 
     def load(self) -> None:
         try:
@@ -117,8 +122,10 @@ class LlamaCppAdapter(InProcessAdapter):
             raise Unsupported(INSTALL_HINT) from None
         self._llama_cpp = llama_cpp
         if self.engine.device != "cpu" and not llama_cpp.llama_supports_gpu_offload():
-            raise Unsupported(f"device {self.engine.device!r}: this llama-cpp-python build has no GPU offload "
-                              "(rebuild it with CMAKE_ARGS=-DGGML_CUDA=on)")
+            raise Unsupported(
+                f"device {self.engine.device!r}: this llama-cpp-python build has no GPU offload "
+                "(rebuild it with CMAKE_ARGS=-DGGML_CUDA=on)"
+            )
         self._path = self._gguf_file()
         self._ensure_ctx(self.args.n_ctx or CTX_STEP)
         from gguf import GGUFReader
@@ -179,9 +186,19 @@ class LlamaCppAdapter(InProcessAdapter):
             times.append(clock.now_ns())
             if step < output_tokens - 1:
                 llm.eval([token])
-        return [RequestRecord(index=0, t_sched_ns=t_submit, t_send_ns=t_submit, t_first_ns=times[0],
-                              t_end_ns=times[-1], chunk_times_ns=times, chunk_tokens=[1] * len(times),
-                              n_in=prompt.n_in, n_out=len(times))]
+        return [
+            RequestRecord(
+                index=0,
+                t_sched_ns=t_submit,
+                t_send_ns=t_submit,
+                t_first_ns=times[0],
+                t_end_ns=times[-1],
+                chunk_times_ns=times,
+                chunk_tokens=[1] * len(times),
+                n_in=prompt.n_in,
+                n_out=len(times),
+            )
+        ]
 
     def greedy(self, token_ids: list[int], output_tokens: int) -> list[int]:
         """The token ids ``generate`` produces for ``token_ids`` (for checks against other engines)."""
@@ -201,8 +218,16 @@ class LlamaCppAdapter(InProcessAdapter):
 
     def reference_engine(self) -> EngineConfig:
         """Fidelity is measured against the HF model at float32 on the CPU: the same reference the hf adapter uses."""
-        return EngineConfig(adapter="hf", model=self.engine.model, dtype="float32", quantization="none", device="cpu",
-                            threads=self.engine.threads, visible_gpus=None, args={})
+        return EngineConfig(
+            adapter="hf",
+            model=self.engine.model,
+            dtype="float32",
+            quantization="none",
+            device="cpu",
+            threads=self.engine.threads,
+            visible_gpus=None,
+            args={},
+        )
 
     def teacher_forced_logits(self, token_ids: list[int]) -> Any:
         """Logits (tokens × vocab, float32 numpy) predicting each next token of ``token_ids``, one forward pass."""

@@ -49,12 +49,25 @@ class LlamaCppServer(LaunchedServer):
         return str(self.args.served_model_name or "model")
 
     def server_command(self) -> list[str]:
-        cmd = [self.python, "-m", "llama_cpp.server", "--model", str(self.gguf()), "--host", "127.0.0.1",
-               "--port", str(self.port), "--n_ctx", str(self.args.n_ctx),
-               "--model_alias", self.served_model,
-               # llama-cpp-python's default cuts a streaming reply short ([DONE], then closes the connection) as soon
-               # as another request arrives: under load that measures truncated replies. Queue them instead.
-               "--interrupt_requests", "False"]
+        cmd = [
+            self.python,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.gguf()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.args.n_ctx),
+            "--model_alias",
+            self.served_model,
+            # llama-cpp-python's default cuts a streaming reply short ([DONE], then closes the connection) as soon
+            # as another request arrives: under load that measures truncated replies. Queue them instead.
+            "--interrupt_requests",
+            "False",
+        ]
         if self.engine.threads:
             cmd += ["--n_threads", str(self.engine.threads)]
         return cmd

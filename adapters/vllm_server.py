@@ -33,18 +33,35 @@ def _flag(key: str, value: Any) -> list[str]:
     return [flag, str(value)]
 
 
-def vllm_server_command(model_dir: str, port: int, args: dict[str, Any], python: str, device: str = "cpu",
-                        served_model_name: str = SERVED_MODEL_NAME) -> tuple[list[str], dict[str, str]]:
+def vllm_server_command(
+    model_dir: str,
+    port: int,
+    args: dict[str, Any],
+    python: str,
+    device: str = "cpu",
+    served_model_name: str = SERVED_MODEL_NAME,
+) -> tuple[list[str], dict[str, str]]:
     """``(argv, env additions)`` starting vLLM's OpenAI server for ``model_dir`` on 127.0.0.1:``port``.
 
     ``args`` are engine arguments by their ``EngineArgs`` names (``max_num_seqs``, ``enforce_eager``, ``dtype``…),
     plus ``kv_cache_space_gib`` (CPU KV cache, GiB). Requests name the model ``served_model_name``. Merge the env
     additions into ``os.environ`` for the child. The serving path's ``vllm-server`` launcher builds its command here.
     """
-    cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
-           *(["--tokenizer", model_dir] if Path(model_dir).is_dir() else []),
-           "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
-           "--disable-uvicorn-access-log"]
+    cmd = [
+        python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model_dir,
+        *(["--tokenizer", model_dir] if Path(model_dir).is_dir() else []),
+        "--served-model-name",
+        served_model_name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-uvicorn-access-log",
+    ]
     args = {"enable_prefix_caching": False, **args}  # as offline: repeated prompts must not measure cache hits
     for key, value in args.items():
         if key in HARNESS_ARGS or key in ("model", "tokenizer", "host", "port", "served_model_name"):
@@ -78,12 +95,17 @@ class VLLMServer(LaunchedServer):
         return resolved.gguf_file or resolved.path
 
     def _vllm(self) -> tuple[list[str], dict[str, str]]:
-        args: dict[str, Any] = {"max_model_len": self.args.max_model_len,
-                                "kv_cache_space_gib": self.args.kv_cache_gb}
+        args: dict[str, Any] = {"max_model_len": self.args.max_model_len, "kv_cache_space_gib": self.args.kv_cache_gb}
         if self.engine.dtype not in ("", "auto"):
             args["dtype"] = self.engine.dtype
-        return vllm_server_command(self.model_path(), self.port, args, self.python, device=self.engine.device,
-                                   served_model_name=self.served_model)
+        return vllm_server_command(
+            self.model_path(),
+            self.port,
+            args,
+            self.python,
+            device=self.engine.device,
+            served_model_name=self.served_model,
+        )
 
     def server_command(self) -> list[str]:
         return self._vllm()[0]

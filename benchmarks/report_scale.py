@@ -33,8 +33,11 @@ from harness.records import RequestRecord, Timeline
 from harness.results.store import AGGREGATE, PointResult, Store
 
 QUANT = {  # name: (decode speed-up, mean KL, top-1 agreement, weight bytes factor)
-    "none": (1.0, 0.0, 1.0, 1.0), "int8_weight_only": (1.35, 0.002, 0.985, 0.5),
-    "fp8": (1.5, 0.006, 0.97, 0.5), "nf4": (1.2, 0.02, 0.93, 0.28), "int4_weight_only": (1.6, 0.03, 0.91, 0.26),
+    "none": (1.0, 0.0, 1.0, 1.0),
+    "int8_weight_only": (1.35, 0.002, 0.985, 0.5),
+    "fp8": (1.5, 0.006, 0.97, 0.5),
+    "nf4": (1.2, 0.02, 0.93, 0.28),
+    "int4_weight_only": (1.6, 0.03, 0.91, 0.26),
 }
 SLO = WindowSLO(ttft_ms=500, tpot_ms=60)
 SUITE = """\
@@ -52,8 +55,9 @@ fidelity: true
 """
 
 
-def _simulate(rng: np.random.Generator, t0: int, model_i: int, quant: str, batch: int, rate: float,
-              n_out: int = 32) -> list[RequestRecord]:
+def _simulate(
+    rng: np.random.Generator, t0: int, model_i: int, quant: str, batch: int, rate: float, n_out: int = 32
+) -> list[RequestRecord]:
     """An open-loop stream of requests at ``rate`` req/s into a server with ``batch`` slots."""
     speed = QUANT[quant][0]
     prefill_s = 0.012 * (1 + model_i) * (1 + 0.04 * batch) * rng.lognormal(0, 0.03)
@@ -70,14 +74,25 @@ def _simulate(rng: np.random.Generator, t0: int, model_i: int, quant: str, batch
         chunks = list(np.maximum.accumulate(chunks))
         free[slot] = chunks[-1]
         ns = [int(c * 1e9) for c in chunks]
-        records.append(RequestRecord(index=i, t_sched_ns=int(sched * 1e9), t_send_ns=int(sched * 1e9),
-                                     t_first_ns=ns[0], t_end_ns=ns[-1], chunk_times_ns=ns,
-                                     chunk_tokens=[1] * n_out, n_in=128, n_out=n_out))
+        records.append(
+            RequestRecord(
+                index=i,
+                t_sched_ns=int(sched * 1e9),
+                t_send_ns=int(sched * 1e9),
+                t_first_ns=ns[0],
+                t_end_ns=ns[-1],
+                chunk_times_ns=ns,
+                chunk_tokens=[1] * n_out,
+                n_in=128,
+                n_out=n_out,
+            )
+        )
     return records
 
 
-def _timelines(rng: np.random.Generator, records: list[RequestRecord], batch: int, quant: str,
-               interval_ms: int = 100) -> list[Timeline]:
+def _timelines(
+    rng: np.random.Generator, records: list[RequestRecord], batch: int, quant: str, interval_ms: int = 100
+) -> list[Timeline]:
     start = min(r.t_sched_ns for r in records) - 100_000_000
     end = max(r.t_end_ns for r in records) + 100_000_000
     t = list(range(start, end, interval_ms * 1_000_000))
@@ -86,19 +101,37 @@ def _timelines(rng: np.random.Generator, records: list[RequestRecord], batch: in
     power = 70 + 320 * load * rng.lognormal(0, 0.02, len(t))
     energy_mj = np.concatenate([[5e6], 5e6 + np.cumsum(power[1:] * np.diff(t) / 1e6)])
     weights = 2.7e8 * QUANT[quant][3]
-    psutil = Timeline(sampler="psutil", t_ns=t, values={
-        "rss_bytes": list(1.2e9 + weights + 2e6 * busy * rng.lognormal(0, 0.01, len(t))),
-        "cpu_pct": list(np.clip(20 + 80 * load + rng.normal(0, 3, len(t)), 0, 100)),
-    })
-    nvml = Timeline(sampler="nvml", t_ns=t, values={
-        "gpu0_power_w": list(power), "gpu0_energy_mj": list(energy_mj),
-        "gpu0_mem_used_bytes": list(2e9 + weights + 3e7 * busy), "gpu0_util_gpu_pct": list(np.clip(100 * load, 0, 100)),
-    })
+    psutil = Timeline(
+        sampler="psutil",
+        t_ns=t,
+        values={
+            "rss_bytes": list(1.2e9 + weights + 2e6 * busy * rng.lognormal(0, 0.01, len(t))),
+            "cpu_pct": list(np.clip(20 + 80 * load + rng.normal(0, 3, len(t)), 0, 100)),
+        },
+    )
+    nvml = Timeline(
+        sampler="nvml",
+        t_ns=t,
+        values={
+            "gpu0_power_w": list(power),
+            "gpu0_energy_mj": list(energy_mj),
+            "gpu0_mem_used_bytes": list(2e9 + weights + 3e7 * busy),
+            "gpu0_util_gpu_pct": list(np.clip(100 * load, 0, 100)),
+        },
+    )
     return [psutil, nvml]
 
 
-def synthesize(store: Store, models: int = 2, quantizations: int = 5, batch_sizes: int = 10, rates: int = 10,
-               repetitions: int = 3, seed: int = 0, failures: bool = True) -> str:
+def synthesize(
+    store: Store,
+    models: int = 2,
+    quantizations: int = 5,
+    batch_sizes: int = 10,
+    rates: int = 10,
+    repetitions: int = 3,
+    seed: int = 0,
+    failures: bool = True,
+) -> str:
     """A run of models × quantizations × batch_sizes × rates points, stored point by point like a real sweep."""
     rng = np.random.default_rng(seed)
     quants = list(QUANT)[:quantizations]
@@ -108,30 +141,64 @@ def synthesize(store: Store, models: int = 2, quantizations: int = 5, batch_size
     n = models * quantizations * batch_sizes * rates
     fp = fingerprint()
     fp["gpus"] = [{"index": 0, "name": "synthetic GPU", "uuid": "GPU-synthetic", "memory_total_bytes": 80 * 2**30}]
-    run_id = store.create_run("synthetic-scale", stable_hash({"n": n, "seed": seed}), SUITE.format(n=n), fp,
-                              __version__)
+    run_id = store.create_run(
+        "synthetic-scale", stable_hash({"n": n, "seed": seed}), SUITE.format(n=n), fp, __version__
+    )
     clock = 0
     idx = 0
     for mi, model in enumerate(model_names):
         for quant in quants:
-            engine = {"adapter": "hf", "model": model, "dtype": "bfloat16", "quantization": quant, "device": "cuda",
-                      "threads": None, "visible_gpus": None, "args": {}, "python": None}
+            engine = {
+                "adapter": "hf",
+                "model": model,
+                "dtype": "bfloat16",
+                "quantization": quant,
+                "device": "cuda",
+                "threads": None,
+                "visible_gpus": None,
+                "args": {},
+                "python": None,
+            }
             for batch in batches:
                 for rate in rate_values:
                     axes = {"model": model, "quantization": quant, "batch_size": batch, "rate": rate}
-                    config = {"engine": engine, "workload": {"kind": "offline_batch", "input_tokens": 128,
-                              "output_tokens": 32, "batch_size": batch, "num_batches": 1, "seed": 0},
-                              "repetitions": repetitions, "warmup": 1, "timeout_s": 300}
+                    config = {
+                        "engine": engine,
+                        "workload": {
+                            "kind": "offline_batch",
+                            "input_tokens": 128,
+                            "output_tokens": 32,
+                            "batch_size": batch,
+                            "num_batches": 1,
+                            "seed": 0,
+                        },
+                        "repetitions": repetitions,
+                        "warmup": 1,
+                        "timeout_s": 300,
+                    }
                     point_id = stable_hash({"config": config, "rate": rate})
                     label = " ".join(f"{k}={v}" for k, v in axes.items())
-                    row = {"point_id": point_id, "idx": idx, "group_id": stable_hash(engine), "label": label,
-                           "axes": axes, "config": config, "status": "ok", "error": None, "describe": {},
-                           "started_ns": clock, "finished_ns": None}
+                    row = {
+                        "point_id": point_id,
+                        "idx": idx,
+                        "group_id": stable_hash(engine),
+                        "label": label,
+                        "axes": axes,
+                        "config": config,
+                        "status": "ok",
+                        "error": None,
+                        "describe": {},
+                        "started_ns": clock,
+                        "finished_ns": None,
+                    }
                     idx += 1
                     if failures and quant == "none" and batch == batches[-1] and mi == models - 1:
-                        row.update(status="failed", finished_ns=clock,
-                                   error="out of memory: torch.OutOfMemoryError: CUDA out of memory. Tried to "
-                                         f"allocate 2.00 GiB (batch_size={batch})")
+                        row.update(
+                            status="failed",
+                            finished_ns=clock,
+                            error="out of memory: torch.OutOfMemoryError: CUDA out of memory. Tried to "
+                            f"allocate 2.00 GiB (batch_size={batch})",
+                        )
                         store.write_point(run_id, row, None)
                         continue
                     result = PointResult(point_id)
@@ -146,9 +213,14 @@ def synthesize(store: Store, models: int = 2, quantizations: int = 5, batch_size
                         energy, info = energy_figures(timelines, records, {"gpu": 70.0})
                         figures.update(energy)
                         kl, top1 = QUANT[quant][1], QUANT[quant][2]
-                        figures.update({"fidelity_kl_mean": kl * (1 + mi * 0.3), "fidelity_top1_agreement": top1,
-                                        "perplexity": 12.0 * (1 + 3 * kl) + mi,
-                                        "weights_bytes": 2.7e8 * QUANT[quant][3]})
+                        figures.update(
+                            {
+                                "fidelity_kl_mean": kl * (1 + mi * 0.3),
+                                "fidelity_top1_agreement": top1,
+                                "perplexity": 12.0 * (1 + 3 * kl) + mi,
+                                "weights_bytes": 2.7e8 * QUANT[quant][3],
+                            }
+                        )
                         per_rep.append(figures)
                         result.requests += [(rep, r) for r in records]
                         result.timelines += [(rep, tl) for tl in timelines]
@@ -191,9 +263,14 @@ def measure(chromium, path: Path, eager: bool, quiet_ms: float = 1000, timeout_s
         errors = page.errors()
         if errors:
             raise RuntimeError(f"the page logged errors: {errors[:3]}")
-        return {"tti_ms": max(probe["load"], probe["first"], last_task), "load_ms": probe["load"],
-                "first_screen_ms": probe["first"], "all_drawn_ms": probe["all"], "long_tasks": len(probe["tasks"]),
-                "requests": [u for u in page.requests if u != path.resolve().as_uri()]}
+        return {
+            "tti_ms": max(probe["load"], probe["first"], last_task),
+            "load_ms": probe["load"],
+            "first_screen_ms": probe["first"],
+            "all_drawn_ms": probe["all"],
+            "long_tasks": len(probe["tasks"]),
+            "requests": [u for u in page.requests if u != path.resolve().as_uri()],
+        }
     finally:
         page.close()
 
@@ -227,22 +304,30 @@ def main() -> int:
     build_s = time.perf_counter() - t
     size = path.stat().st_size
     plotly_size = len(plotly_js().encode())
-    print(f"report: {size / 1e6:.2f} MB ({size / 2**20:.2f} MiB; plotly.js {plotly_size / 1e6:.2f} MB, data and page "
-          f"{(size - plotly_size) / 1e6:.2f} MB), built in {build_s:.1f} s — target < 10 MB")
+    print(
+        f"report: {size / 1e6:.2f} MB ({size / 2**20:.2f} MiB; plotly.js {plotly_size / 1e6:.2f} MB, data and page "
+        f"{(size - plotly_size) / 1e6:.2f} MB), built in {build_s:.1f} s — target < 10 MB"
+    )
     results: dict[str, list[dict]] = {"lazy": [], "eager": []}
     with Chromium() as chromium:
         for _ in range(args.loads):
             for mode in ("lazy", "eager"):
                 results[mode].append(measure(chromium, path, eager=(mode == "eager")))
-    med = {mode: {k: statistics.median(r[k] for r in runs) for k in ("tti_ms", "load_ms", "first_screen_ms")}
-           for mode, runs in results.items()}
+    med = {
+        mode: {k: statistics.median(r[k] for r in runs) for k in ("tti_ms", "load_ms", "first_screen_ms")}
+        for mode, runs in results.items()
+    }
     all_drawn = statistics.median(r["all_drawn_ms"] for r in results["eager"])
     requests = sorted({u for runs in results.values() for r in runs for u in r["requests"]})
-    print(f"lazy page (default): time-to-interactive {med['lazy']['tti_ms'] / 1000:.2f} s (load event "
-          f"{med['lazy']['load_ms'] / 1000:.2f} s, first screen drawn {med['lazy']['first_screen_ms'] / 1000:.2f} s) "
-          f"— target < 3 s; median of {args.loads}")
-    print(f"eager page (#all): all plots drawn {all_drawn / 1000:.2f} s, time-to-interactive "
-          f"{med['eager']['tti_ms'] / 1000:.2f} s")
+    print(
+        f"lazy page (default): time-to-interactive {med['lazy']['tti_ms'] / 1000:.2f} s (load event "
+        f"{med['lazy']['load_ms'] / 1000:.2f} s, first screen drawn {med['lazy']['first_screen_ms'] / 1000:.2f} s) "
+        f"— target < 3 s; median of {args.loads}"
+    )
+    print(
+        f"eager page (#all): all plots drawn {all_drawn / 1000:.2f} s, time-to-interactive "
+        f"{med['eager']['tti_ms'] / 1000:.2f} s"
+    )
     print(f"ratio lazy/eager time-to-interactive: {med['lazy']['tti_ms'] / med['eager']['tti_ms']:.2f}")
     print(f"network requests besides the page: {len(requests)}")
     return 0 if size < 10e6 and med["lazy"]["tti_ms"] < 3000 and not requests else 1

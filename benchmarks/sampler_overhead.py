@@ -36,10 +36,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="engine threads (leave a core to the samplers)")
     args = parser.parse_args()
 
-    engine = EngineConfig(adapter="hf", model=args.model, dtype=args.dtype, quantization="none",
-                          device=args.device, threads=args.threads, visible_gpus=None, args={})
-    workload = WorkloadConfig(input_tokens=64, output_tokens=args.output_tokens, batch_size=args.batch_size,
-                              num_batches=1, seed=0).model_dump()
+    engine = EngineConfig(
+        adapter="hf",
+        model=args.model,
+        dtype=args.dtype,
+        quantization="none",
+        device=args.device,
+        threads=args.threads,
+        visible_gpus=None,
+        args={},
+    )
+    workload = WorkloadConfig(
+        input_tokens=64, output_tokens=args.output_tokens, batch_size=args.batch_size, num_batches=1, seed=0
+    ).model_dump()
     clock = RunClock()
     worker = EngineProcess(engine, Path(tempfile.mkdtemp()) / "worker.log")
     worker.request({"op": "load", "engine": engine.model_dump(), "clock_origin_ns": clock.origin_ns}, 300)
@@ -54,8 +63,11 @@ def main() -> None:
             available.append(cls)
 
     def batch(with_samplers: bool) -> float:
-        samplers = [cls(clock, interval_ms=args.interval_ms, target_pid=worker.pid) for cls in available] \
-            if with_samplers else []
+        samplers = (
+            [cls(clock, interval_ms=args.interval_ms, target_pid=worker.pid) for cls in available]
+            if with_samplers
+            else []
+        )
         for s in samplers:
             s.start()
         reply = worker.request({"op": "batch", "workload": workload, "warmup": False, "repetition": 0}, 300)
@@ -78,10 +90,14 @@ def main() -> None:
     boots = [np.median(rng.choice(on, len(on))) / np.median(rng.choice(off, len(off))) for _ in range(2000)]
     low, high = np.quantile(boots, [0.025, 0.975])
     print(f"baseline (no sampler):   median {statistics.median(off):8.1f} tok/s over {len(off)} batches")
-    print(f"all samplers @ {1000 / args.interval_ms:.0f} Hz: median {statistics.median(on):8.1f} tok/s over "
-          f"{len(on)} batches ({statistics.mean(ticks_seen):.0f} readings per batch)")
-    print(f"throughput ratio (samplers / none): {ratio:.4f}  95% CI [{low:.4f}, {high:.4f}]  "
-          f"overhead {100 * (1 - ratio):+.2f}%   ({time.perf_counter() - started:.0f} s)")
+    print(
+        f"all samplers @ {1000 / args.interval_ms:.0f} Hz: median {statistics.median(on):8.1f} tok/s over "
+        f"{len(on)} batches ({statistics.mean(ticks_seen):.0f} readings per batch)"
+    )
+    print(
+        f"throughput ratio (samplers / none): {ratio:.4f}  95% CI [{low:.4f}, {high:.4f}]  "
+        f"overhead {100 * (1 - ratio):+.2f}%   ({time.perf_counter() - started:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

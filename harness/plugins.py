@@ -48,8 +48,9 @@ class Registry:
         refs = self.refs()
         if name not in refs:
             installed = ", ".join(sorted(refs)) or "none"
-            raise UnknownPlugin(f"unknown {self.kind} {name!r}{did_you_mean(name, refs)}; installed {self.kind}s: "
-                                f"{installed}")
+            raise UnknownPlugin(
+                f"unknown {self.kind} {name!r}{did_you_mean(name, refs)}; installed {self.kind}s: {installed}"
+            )
         module, _, attr = refs[name].partition(":")
         try:
             return getattr(import_module(module), attr)

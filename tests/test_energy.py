@@ -58,15 +58,27 @@ def test_replay_reproduces_the_recorded_timeline():
 def load_window() -> tuple[int, int]:
     """The recorded GEMM load (after 1 s idle): from the first tick at > 500 W instant power to the last."""
     t0 = RECORDED.t_ns[0]
-    loaded = [t for t, p in zip(RECORDED.t_ns, RECORDED.values["gpu0_power_w"], strict=True)
-              if p > 500 and t - t0 > 500e6]
+    loaded = [
+        t for t, p in zip(RECORDED.t_ns, RECORDED.values["gpu0_power_w"], strict=True) if p > 500 and t - t0 > 500e6
+    ]
     return loaded[0], loaded[-1]
 
 
 def records_over(a: int, b: int) -> list[RequestRecord]:
     steps = list(range(a + (b - a) // 10, b + 1, (b - a) // 10))
-    return [RequestRecord(index=0, t_sched_ns=a, t_send_ns=a, t_first_ns=steps[0], t_end_ns=steps[-1],
-                          chunk_times_ns=steps, chunk_tokens=[1] * len(steps), n_in=8, n_out=len(steps))]
+    return [
+        RequestRecord(
+            index=0,
+            t_sched_ns=a,
+            t_send_ns=a,
+            t_first_ns=steps[0],
+            t_end_ns=steps[-1],
+            chunk_times_ns=steps,
+            chunk_tokens=[1] * len(steps),
+            n_in=8,
+            n_out=len(steps),
+        )
+    ]
 
 
 def test_counter_energy_agrees_with_instant_power_and_the_averaged_reading_lags():
@@ -213,9 +225,11 @@ def test_a_suite_asking_for_nvml_on_a_machine_without_gpu_runs_with_one_warning(
     if ok:
         pytest.skip("this machine has an NVIDIA GPU")
     suite = tmp_path / "s.yaml"
-    suite.write_text("name: e\nengines:\n  - adapter: echo\n    dtype: none\n    args: {step_ms: 1}\nworkload:\n"
-                     "  output_tokens: 4\n  batch_size: [1, 2]\nrepetitions: 1\nwarmup: 0\nsamplers: [psutil, nvml, "
-                     "rapl]\n")
+    suite.write_text(
+        "name: e\nengines:\n  - adapter: echo\n    dtype: none\n    args: {step_ms: 1}\nworkload:\n"
+        "  output_tokens: 4\n  batch_size: [1, 2]\nrepetitions: 1\nwarmup: 0\nsamplers: [psutil, nvml, "
+        "rapl]\n"
+    )
     result = run_cli(["run", str(suite), "--store", str(tmp_path / "r.db"), "--no-progress"], cli_env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("sampler nvml disabled") == 1

@@ -41,9 +41,16 @@ def test_wrong_types_and_missing_required_arguments_are_one_line():
 
 
 def test_typed_values_reach_the_engine():
-    engine = EngineConfig(adapter="fake-server", model="m", dtype="float32", quantization="none", device="cpu",
-                          threads=None, visible_gpus=None, args={"ttft_ms": 7, "fault": "no_usage",
-                                                                 "served_model_name": "x"})
+    engine = EngineConfig(
+        adapter="fake-server",
+        model="m",
+        dtype="float32",
+        quantization="none",
+        device="cpu",
+        threads=None,
+        visible_gpus=None,
+        args={"ttft_ms": 7, "fault": "no_usage", "served_model_name": "x"},
+    )
     launcher = adapter_class("fake-server")(engine)
     launcher.port = 1234
     command = launcher.server_command()
@@ -52,8 +59,9 @@ def test_typed_values_reach_the_engine():
 
 
 def test_every_value_of_a_swept_argument_is_checked():
-    suite = parse_suite("name: s\nengines:\n  - adapter: hf\n    args: {attn_implementation: [eager, sdpaa]}\n",
-                        "s.yaml")
+    suite = parse_suite(
+        "name: s\nengines:\n  - adapter: hf\n    args: {attn_implementation: [eager, sdpaa]}\n", "s.yaml"
+    )
     with pytest.raises(SuiteError, match=r"s.yaml:4: engines\[0\].args: attn_implementation: Input should be"):
         check_suite(suite)
 

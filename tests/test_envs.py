@@ -26,8 +26,10 @@ def test_env_key_is_the_spec() -> None:
 
 def test_python_and_env_are_exclusive() -> None:
     with pytest.raises(SuiteError, match=r"s.yaml:3: engines\[0\]: .*either `python`"):
-        parse_suite("name: x\nengines:\n  - adapter: hf\n    python: /usr/bin/python3\n"
-                    "    env: {requirements: [numpy]}\n", "s.yaml")
+        parse_suite(
+            "name: x\nengines:\n  - adapter: hf\n    python: /usr/bin/python3\n    env: {requirements: [numpy]}\n",
+            "s.yaml",
+        )
 
 
 def test_failed_build_says_why_in_one_line(tmp_path: Path) -> None:

@@ -59,8 +59,25 @@ def test_gate_regression_exit_1_on_same_points(tmp_path, cli_env):
     env = dict(cli_env, HARNESS_ECHO_SLOWDOWN="2.0")
     cand = run_suite(tmp_path, env, db, step=2)
     md, junit, js = tmp_path / "g.md", tmp_path / "g.xml", tmp_path / "g.json"
-    result = run_cli(["gate", "-b", base, "-c", cand, "--store", db, "--markdown", str(md), "--junit", str(junit),
-                      "--json", str(js)], cli_env, tmp_path)
+    result = run_cli(
+        [
+            "gate",
+            "-b",
+            base,
+            "-c",
+            cand,
+            "--store",
+            db,
+            "--markdown",
+            str(md),
+            "--junit",
+            str(junit),
+            "--json",
+            str(js),
+        ],
+        cli_env,
+        tmp_path,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     verdicts = json.loads(js.read_text())
     assert verdicts["result"] == "regression"
@@ -93,10 +110,13 @@ def test_bundle_export_import_and_gate_against_a_file(tmp_path, cli_env):
     assert compared.returncode == 0 and "output_throughput_tok_s" in compared.stdout and "%" in compared.stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["-b", "nope", "-c", "nope2"], "unknown run 'nope'"),
-    (["-b", "missing.harness.jsonl.gz", "-c", "x"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-b", "nope", "-c", "nope2"], "unknown run 'nope'"),
+        (["-b", "missing.harness.jsonl.gz", "-c", "x"], "does not exist"),
+    ],
+)
 def test_gate_bad_input_exit_2(tmp_path, cli_env, args, message):
     Store(str(tmp_path / "r.db"))
     result = run_cli(["gate", *args, "--store", str(tmp_path / "r.db")], cli_env, tmp_path)
@@ -107,11 +127,22 @@ def test_gate_bad_input_exit_2(tmp_path, cli_env, args, message):
 def test_postgres_store_with_two_concurrent_writers(tmp_path, cli_env):
     with pg.postgres_server() as url:
         suite = tmp_path / "s.yaml"
-        suite.write_text(SUITE.format(step=1).replace("batch_size: [1, 2]", "batch_size: [1, 2, 3, 4]")
-                         .replace("repetitions: 5", "repetitions: 3"))
-        procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "--store", url,
-                                   "--no-progress"], env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        suite.write_text(
+            SUITE.format(step=1)
+            .replace("batch_size: [1, 2]", "batch_size: [1, 2, 3, 4]")
+            .replace("repetitions: 5", "repetitions: 3")
+        )
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "harness.cli", "run", str(suite), "--store", url, "--no-progress"],
+                env=cli_env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err

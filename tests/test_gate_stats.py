@@ -59,10 +59,13 @@ def test_change_inside_threshold_is_no_change_even_if_significant():
 
 
 def _run(run_id, values, status="ok", fp=None):
-    return {"run": {"run_id": run_id, "fingerprint": fp or {"cpu_model": "x", "packages": {"torch": "2.13"}}},
-            "points": [{"point_id": "a", "label": "batch_size=1", "status": status, "error": None if status == "ok"
-                        else "boom"}],
-            "reps": {"a": {"tpot_ms_p50": values}}}
+    return {
+        "run": {"run_id": run_id, "fingerprint": fp or {"cpu_model": "x", "packages": {"torch": "2.13"}}},
+        "points": [
+            {"point_id": "a", "label": "batch_size=1", "status": status, "error": None if status == "ok" else "boom"}
+        ],
+        "reps": {"a": {"tpot_ms_p50": values}},
+    }
 
 
 def test_gate_reports_failed_points_and_environment_changes():

@@ -15,8 +15,16 @@ def adapter(tmp_path_factory):
     import os
 
     os.environ.setdefault("HARNESS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    engine = EngineConfig(adapter="hf", model="embedded:tiny-llama", dtype="float32", quantization="none",
-                          device="cpu", threads=1, visible_gpus=None, args={})
+    engine = EngineConfig(
+        adapter="hf",
+        model="embedded:tiny-llama",
+        dtype="float32",
+        quantization="none",
+        device="cpu",
+        threads=1,
+        visible_gpus=None,
+        args={},
+    )
     instance = adapter_class("hf")(engine)
     instance.load()
     yield instance

@@ -12,8 +12,24 @@ ENGINE_LIBRARIES = {"torch", "transformers", "vllm", "llama_cpp", "torchao", "py
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60  # code lines, the docstring not counted
 # Package → packages it may import from at module level (lower floors only). Cycles would show up here.
-FLOORS = ["records", "hints", "plugins", "metrics", "models", "workload", "plan", "results", "gate", "loadgen",
-          "adapters", "measure", "scenarios", "execution", "report", "cli"]
+FLOORS = [
+    "records",
+    "hints",
+    "plugins",
+    "metrics",
+    "models",
+    "workload",
+    "plan",
+    "results",
+    "gate",
+    "loadgen",
+    "adapters",
+    "measure",
+    "scenarios",
+    "execution",
+    "report",
+    "cli",
+]
 
 
 def _tree(path: Path) -> ast.Module:
@@ -50,8 +66,13 @@ def test_core_imports_no_engine_library_at_module_level():
         if _package(path) == "adapters":
             continue
         for node in _tree(path).body:
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 assert name.split(".")[0] not in ENGINE_LIBRARIES, f"{path.relative_to(ROOT)} imports {name}"
 
@@ -69,5 +90,6 @@ def test_packages_import_one_way():
             theirs = node.module.split(".")[1]  # type: ignore[union-attr]
             if theirs in (mine, "__init__") or theirs not in FLOORS:
                 continue
-            assert FLOORS.index(theirs) < FLOORS.index(mine), \
+            assert FLOORS.index(theirs) < FLOORS.index(mine), (
                 f"{path.relative_to(ROOT)} ({mine}) imports {node.module} from a higher floor"
+            )

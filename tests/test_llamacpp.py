@@ -40,8 +40,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory):
 def adapter(quantization: str):
     from harness.adapters.llamacpp import LlamaCppAdapter
 
-    engine = EngineConfig(adapter="llama-cpp", model=MODEL, dtype="float32", quantization=quantization, device="cpu",
-                          threads=1, visible_gpus=None, args={})
+    engine = EngineConfig(
+        adapter="llama-cpp",
+        model=MODEL,
+        dtype="float32",
+        quantization=quantization,
+        device="cpu",
+        threads=1,
+        visible_gpus=None,
+        args={},
+    )
     a = LlamaCppAdapter(engine)
     a.load()
     return a
@@ -51,8 +59,16 @@ def adapter(quantization: str):
 def hf():
     from harness.adapters.hf import HFAdapter
 
-    engine = EngineConfig(adapter="hf", model=MODEL, dtype="float32", quantization="none", device="cpu", threads=1,
-                          visible_gpus=None, args={})
+    engine = EngineConfig(
+        adapter="hf",
+        model=MODEL,
+        dtype="float32",
+        quantization="none",
+        device="cpu",
+        threads=1,
+        visible_gpus=None,
+        args={},
+    )
     a = HFAdapter(engine)
     a.load()
     yield a
@@ -71,8 +87,13 @@ def test_f32_export_matches_hf_float32(hf):
     assert reader.fields["general.architecture"].contents() == "llama"
     assert reader.fields["tokenizer.ggml.pre"].contents() == "gpt-2"
     names = {t.name for t in reader.tensors}
-    assert {"token_embd.weight", "output_norm.weight", "output.weight", "blk.3.attn_q.weight",
-            "blk.0.ffn_down.weight"} <= names
+    assert {
+        "token_embd.weight",
+        "output_norm.weight",
+        "output.weight",
+        "blk.3.attn_q.weight",
+        "blk.0.ffn_down.weight",
+    } <= names
     assert tensor_types(path) == {"F32": len(names)}
     assert weights_bytes(path) == hf.describe()["weights_bytes"]  # every float32 parameter, once
 
@@ -90,9 +111,14 @@ def test_f32_export_matches_hf_float32(hf):
         import torch
 
         with torch.inference_mode():
-            out = hf._model.generate(input_ids=torch.tensor([prompt]), max_new_tokens=12, min_new_tokens=12,
-                                     do_sample=False, pad_token_id=hf.tokenizer().pad_token_id)
-        assert llm.greedy(prompt, 12) == out[0, len(prompt):].tolist()
+            out = hf._model.generate(
+                input_ids=torch.tensor([prompt]),
+                max_new_tokens=12,
+                min_new_tokens=12,
+                do_sample=False,
+                pad_token_id=hf.tokenizer().pad_token_id,
+            )
+        assert llm.greedy(prompt, 12) == out[0, len(prompt) :].tolist()
     finally:
         llm.close()
 
@@ -171,8 +197,11 @@ def test_ci_suite_end_to_end(tmp_path, cli_env, cache_dir: Path):
     assert list(points.index) == ["f16", "q8_0", "q4_0", "q4_k_m"]
     assert (points["status"] == "ok").all()
     assert (points["output_throughput_tok_s"] > 0).all() and (points["mem_peak_rss_bytes"] > 0).all()
-    assert points.loc["q4_0", "fidelity_kl_mean"] >= points.loc["q8_0", "fidelity_kl_mean"] \
+    assert (
+        points.loc["q4_0", "fidelity_kl_mean"]
+        >= points.loc["q8_0", "fidelity_kl_mean"]
         >= points.loc["f16", "fidelity_kl_mean"]
+    )
     weights = points["weights_bytes"]
     assert weights["q4_0"] < weights["q8_0"] < weights["f16"]
     assert np.isfinite(points["perplexity"]).all()

@@ -19,11 +19,17 @@ def req(t_sched, t_send, chunks, tokens=None, n_out=None, n_in=10, batch_index=0
     chunks_ns = [int(c * MS) for c in chunks]
     tokens = tokens or [1] * len(chunks)
     return RequestRecord(
-        index=index, batch_index=batch_index, t_sched_ns=int(t_sched * MS), t_send_ns=int(t_send * MS),
+        index=index,
+        batch_index=batch_index,
+        t_sched_ns=int(t_sched * MS),
+        t_send_ns=int(t_send * MS),
         t_first_ns=chunks_ns[0] if chunks_ns and not error else None,
         t_end_ns=chunks_ns[-1] if chunks_ns and not error else None,
-        chunk_times_ns=chunks_ns, chunk_tokens=tokens, n_in=n_in,
-        n_out=n_out if n_out is not None else sum(tokens), error=error,
+        chunk_times_ns=chunks_ns,
+        chunk_tokens=tokens,
+        n_in=n_in,
+        n_out=n_out if n_out is not None else sum(tokens),
+        error=error,
     )
 
 
@@ -59,8 +65,16 @@ def test_a_multi_token_chunk_is_one_itl_gap():
 
 def test_tpot_needs_two_tokens():
     assert m.request_metrics(req(0, 0, [40])).tpot_ms is None  # n_out = 1
-    unknown = RequestRecord(index=0, t_sched_ns=0, t_send_ns=0, t_first_ns=40 * MS, t_end_ns=50 * MS,
-                            chunk_times_ns=[40 * MS, 50 * MS], chunk_tokens=[1, 1], n_out=None)
+    unknown = RequestRecord(
+        index=0,
+        t_sched_ns=0,
+        t_send_ns=0,
+        t_first_ns=40 * MS,
+        t_end_ns=50 * MS,
+        chunk_times_ns=[40 * MS, 50 * MS],
+        chunk_tokens=[1, 1],
+        n_out=None,
+    )
     assert m.request_metrics(unknown).tpot_ms is None  # n_out unknown
 
 
@@ -75,8 +89,17 @@ def test_tpot_is_undefined_for_a_reply_in_one_chunk():
 def test_failed_request_has_no_latency():
     assert m.request_metrics(req(0, 0, [], error="HTTP 500")) is None
     # a stream that broke after two chunks: error set, partial times kept → still no latency figures
-    broke = RequestRecord(index=0, t_sched_ns=0, t_send_ns=0, t_first_ns=10 * MS, t_end_ns=20 * MS,
-                          chunk_times_ns=[10 * MS, 20 * MS], chunk_tokens=[1, 1], n_out=2, error="stream broke")
+    broke = RequestRecord(
+        index=0,
+        t_sched_ns=0,
+        t_send_ns=0,
+        t_first_ns=10 * MS,
+        t_end_ns=20 * MS,
+        chunk_times_ns=[10 * MS, 20 * MS],
+        chunk_tokens=[1, 1],
+        n_out=2,
+        error="stream broke",
+    )
     assert m.request_metrics(broke) is None
     # no error but no token-bearing chunk: no TTFT exists → failed
     assert m.request_metrics(RequestRecord(index=0, t_sched_ns=0, t_send_ns=0, n_out=0)) is None
@@ -107,8 +130,15 @@ def test_distribution_unsorted_even_count():
 
 
 def test_distribution_edges():
-    assert m.distribution([]) == {"p50": None, "p90": None, "p95": None, "p99": None, "mean": None, "std": None,
-                                  "count": 0.0}
+    assert m.distribution([]) == {
+        "p50": None,
+        "p90": None,
+        "p95": None,
+        "p99": None,
+        "mean": None,
+        "std": None,
+        "count": 0.0,
+    }
     one = m.distribution([7.0])
     assert one["p50"] == one["p99"] == one["mean"] == 7.0 and one["std"] == 0.0  # ddof=0 defined for n = 1
 
@@ -216,8 +246,17 @@ def test_slo_limits_are_inclusive_and_tpot_free_requests_pass_a_tpot_limit():
 
 def test_a_broken_stream_still_extends_the_window():
     ok = req(0, 0, [50, 100])  # 2 tokens, ends at 100 ms
-    broke = RequestRecord(index=1, t_sched_ns=10 * MS, t_send_ns=10 * MS, t_first_ns=60 * MS, t_end_ns=200 * MS,
-                          chunk_times_ns=[60 * MS, 200 * MS], chunk_tokens=[1, 1], n_out=2, error="stream broke")
+    broke = RequestRecord(
+        index=1,
+        t_sched_ns=10 * MS,
+        t_send_ns=10 * MS,
+        t_first_ns=60 * MS,
+        t_end_ns=200 * MS,
+        chunk_times_ns=[60 * MS, 200 * MS],
+        chunk_tokens=[1, 1],
+        n_out=2,
+        error="stream broke",
+    )
     got = m.window_metrics([ok, broke])
     assert got["window_s"] == pytest.approx(0.2)  # max t_end 200 (the broken one) − min t_sched 0
     assert got["output_throughput_tok_s"] == pytest.approx(10.0)  # only the 2 successful tokens / 0.2 s

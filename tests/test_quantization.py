@@ -60,5 +60,6 @@ def test_unknown_quantization_is_refused_at_validation(tmp_path, env):
     (tmp_path / "q.yaml").write_text(SUITE.replace("int4-weight-only]", "int3]"))
     result = run_cli(["validate", "q.yaml"], env, tmp_path)
     assert result.returncode == 2
-    assert "engines[0].quantization: adapter 'hf' does not know 'int3'; it knows: none, int8-weight-only" \
-        in result.stderr
+    assert (
+        "engines[0].quantization: adapter 'hf' does not know 'int3'; it knows: none, int8-weight-only" in result.stderr
+    )

@@ -20,8 +20,9 @@ from tests.conftest import run_cli
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '"><img src=x onerror="window.__pwned=2">'
 ERROR = f"CUDA error {SCRIPT} {IMG}"
-needs_chromium = pytest.mark.skipif(find_chromium() is None,
-                                    reason="Chromium not installed (apt-get install chromium; .ci/run installs it)")
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None, reason="Chromium not installed (apt-get install chromium; .ci/run installs it)"
+)
 
 
 # ---------------------------------------------------------------- data, by hand
@@ -101,9 +102,11 @@ def page(chromium):
 def test_browser_check_sees_errors_and_requests(tmp_path, page):
     """The checks below can fail: a page that logs an error, throws and fetches is caught."""
     bad = tmp_path / "bad.html"
-    bad.write_text("<!DOCTYPE html><html><body><img src='http://127.0.0.1:9/x.png'>"
-                   "<script>console.error('boom'); window.harnessReport = {expected: [], firstScreen: null};"
-                   "setTimeout(() => { throw new Error('late'); }, 0);</script></body></html>")
+    bad.write_text(
+        "<!DOCTYPE html><html><body><img src='http://127.0.0.1:9/x.png'>"
+        "<script>console.error('boom'); window.harnessReport = {expected: [], firstScreen: null};"
+        "setTimeout(() => { throw new Error('late'); }, 0);</script></body></html>"
+    )
     result = check_report(page, bad, settle_s=0.5)
     assert any("boom" in e for e in result["errors"]) and any("late" in e for e in result["errors"])
     assert "http://127.0.0.1:9/x.png" in result["requests"]
@@ -139,8 +142,15 @@ def test_report_of_two_real_runs_in_chromium(tmp_path, cli_env, page):
     result = check_report(page, out, screenshot=shot)
     assert result["errors"] == []
     assert result["requests"] == []
-    assert set(result["expected"]) >= {"comparison-plot-0", "pareto-plot", "axis-model", "axis-batch_size",
-                                       "memory-batch_size", "timeline-memory", "timeline-utilisation"}
+    assert set(result["expected"]) >= {
+        "comparison-plot-0",
+        "pareto-plot",
+        "axis-model",
+        "axis-batch_size",
+        "memory-batch_size",
+        "timeline-memory",
+        "timeline-utilisation",
+    }
     assert sorted(result["rendered"]) == sorted(result["expected"])
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     assert page.evaluate("window.__pwned === undefined && !document.querySelector('main img, main script')")
@@ -167,9 +177,19 @@ def test_every_section_renders_with_energy_rate_and_fidelity(tmp_path, page):
     result = check_report(page, out, screenshot=tmp_path / "all.png")
     assert result["errors"] == [] and result["requests"] == []
     expected = set(result["expected"])
-    assert {"pareto-plot", "axis-rate", "axis-quantization", "energy-batch_size", "memory-rate", "timeline-power",
-            "timeline-memory", "timeline-utilisation", "slo-slo_attainment", "slo-goodput_req_s",
-            "quant-plot"} <= expected
+    assert {
+        "pareto-plot",
+        "axis-rate",
+        "axis-quantization",
+        "energy-batch_size",
+        "memory-rate",
+        "timeline-power",
+        "timeline-memory",
+        "timeline-utilisation",
+        "slo-slo_attainment",
+        "slo-goodput_req_s",
+        "quant-plot",
+    } <= expected
     assert sorted(result["rendered"]) == sorted(expected)
     # the timeline of a point carries its prefill/decode shading
     assert page.evaluate("document.getElementById('timeline-power').layout.shapes.length") > 0

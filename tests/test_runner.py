@@ -88,12 +88,20 @@ def test_a_hanging_point_times_out(tmp_path, cli_env):
 @pytest.mark.slow
 def test_kill_9_then_resume_keeps_and_skips_stored_points(tmp_path, cli_env):
     suite = tmp_path / "slow.yaml"
-    suite.write_text(SUITE.format(extra="", timeout=60).replace("step_ms: 1", "step_ms: 60")
-                     .replace("batch_size: [1, 2, 3]", "batch_size: [1, 2, 3, 4, 5, 6]"))
+    suite.write_text(
+        SUITE.format(extra="", timeout=60)
+        .replace("step_ms: 1", "step_ms: 60")
+        .replace("batch_size: [1, 2, 3]", "batch_size: [1, 2, 3, 4, 5, 6]")
+    )
     db = tmp_path / "r.db"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "--store", str(db),
-                             "--no-progress"], env=cli_env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(suite), "--store", str(db), "--no-progress"],
+        env=cli_env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     store = Store(str(db))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

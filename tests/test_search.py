@@ -16,8 +16,9 @@ from harness.results.store import Store
 from harness.scenarios.arg_search import coordinate_search, rank_key, violation
 from tests.conftest import run_cli
 
-SPEC = ArgSearchSpec(objective="output_throughput_tok_s", constraints={"tpot_ms_p99": {"max": 50}},
-                  space={"args.a": [1]}, max_trials=100)
+SPEC = ArgSearchSpec(
+    objective="output_throughput_tok_s", constraints={"tpot_ms_p99": {"max": 50}}, space={"args.a": [1]}, max_trials=100
+)
 
 
 def test_violation_and_rank_by_hand() -> None:
@@ -28,10 +29,14 @@ def test_violation_and_rank_by_hand() -> None:
     assert violation({"output_throughput_tok_s": 9.0}, SPEC) == math.inf  # the constrained metric is missing
     both = ArgSearchSpec(constraints={"ttft_ms_p50": {"min": 10, "max": 20}}, space={"args.a": [1]})
     assert violation({"ttft_ms_p50": 5.0}, both) == pytest.approx(0.5)  # (10 - 5) / 10
-    feasible_fast, feasible_slow = {"tpot_ms_p99": 40.0, "output_throughput_tok_s": 100.0}, \
-        {"tpot_ms_p99": 10.0, "output_throughput_tok_s": 50.0}
-    near, far = {"tpot_ms_p99": 55.0, "output_throughput_tok_s": 900.0}, {"tpot_ms_p99": 100.0,
-                                                                          "output_throughput_tok_s": 999.0}
+    feasible_fast, feasible_slow = (
+        {"tpot_ms_p99": 40.0, "output_throughput_tok_s": 100.0},
+        {"tpot_ms_p99": 10.0, "output_throughput_tok_s": 50.0},
+    )
+    near, far = (
+        {"tpot_ms_p99": 55.0, "output_throughput_tok_s": 900.0},
+        {"tpot_ms_p99": 100.0, "output_throughput_tok_s": 999.0},
+    )
     ordered = sorted([far, None, feasible_slow, near, feasible_fast], key=lambda m: rank_key(m, SPEC))
     assert ordered == [feasible_fast, feasible_slow, near, far, None]
     minimize = ArgSearchSpec(objective="ttft_ms_p50", direction="minimize", space={"args.a": [1]})
@@ -49,8 +54,9 @@ SPACE = {"args.x": [1, 2, 4, 8], "args.y": [1, 2, 3]}
 
 
 def _true_best(spec: ArgSearchSpec) -> tuple[int, int]:
-    feasible = [(x, y) for x, y in itertools.product(SPACE["args.x"], SPACE["args.y"])
-                if violation(_landscape(x, y), spec) == 0]
+    feasible = [
+        (x, y) for x, y in itertools.product(SPACE["args.x"], SPACE["args.y"]) if violation(_landscape(x, y), spec) == 0
+    ]
     return max(feasible, key=lambda s: _landscape(*s)["output_throughput_tok_s"])
 
 
@@ -85,6 +91,7 @@ def test_coordinate_search_respects_max_trials_and_reports_infeasible() -> None:
 
 def test_failed_trials_rank_last() -> None:
     spec = ArgSearchSpec(space=SPACE, max_trials=12, seed=0)
+
     def evaluate(s: dict) -> dict[str, float] | None:
         return None if s["args.x"] == 8 else _landscape(s["args.x"], s["args.y"])
 

@@ -24,8 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_fake(*args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "harness.loadgen.fakeserver", "--port", "0", *args],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.loadgen.fakeserver", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("listening on"), line
@@ -49,8 +53,15 @@ def fake():
     stop(proc)
 
 
-def load(url: str, n: int = 2, model: str = "fake", api: str = "completions", arrival: str = "concurrency",
-         max_tokens: int = 8, **kw) -> list[RequestRecord]:
+def load(
+    url: str,
+    n: int = 2,
+    model: str = "fake",
+    api: str = "completions",
+    arrival: str = "concurrency",
+    max_tokens: int = 8,
+    **kw,
+) -> list[RequestRecord]:
     timeout = kw.pop("request_timeout_s", 5.0)
     cfg = ClientConfig(url=url, model=model, api=api, request_timeout_s=timeout)  # type: ignore[arg-type]
     target = Target.parse(url)
@@ -93,9 +104,15 @@ def test_multi_token_chunks():
     assert len(r.chunk_times_ns) == 3
 
 
-@pytest.mark.parametrize("fault,cause", [("error_event", "server error event after 4 token chunks: fake fault"),
-                                         ("disconnect", "closed by the server mid-response after 4 token chunks"),
-                                         ("http500", "HTTP 500"), ("http429", "HTTP 429")])
+@pytest.mark.parametrize(
+    "fault,cause",
+    [
+        ("error_event", "server error event after 4 token chunks: fake fault"),
+        ("disconnect", "closed by the server mid-response after 4 token chunks"),
+        ("http500", "HTTP 500"),
+        ("http429", "HTTP 429"),
+    ],
+)
 def test_failures_are_errors_with_their_cause(fake, fault, cause):
     recs = load(fake, model=f"fake@{fault}", api="chat")
     for r in recs:
@@ -144,9 +161,11 @@ def test_arrivals_seeded_and_statistical():
 
 def test_trace_replay(tmp_path):
     trace = tmp_path / "t.jsonl"
-    trace.write_text('{"timestamp": 10.5, "input_tokens": 4, "output_tokens": 2}\n'
-                     '{"timestamp": 10.0, "input_tokens": 8, "output_tokens": 3}\n\n'
-                     '{"timestamp_ms": 11000, "input_length": 5, "output_length": 1}\n')
+    trace.write_text(
+        '{"timestamp": 10.5, "input_tokens": 4, "output_tokens": 2}\n'
+        '{"timestamp": 10.0, "input_tokens": 8, "output_tokens": 3}\n\n'
+        '{"timestamp_ms": 11000, "input_length": 5, "output_length": 1}\n'
+    )
     entries = load_trace(trace)
     assert [e.t_ns for e in entries] == [0, 500_000_000, 1_000_000_000]
     s = build_schedule("trace", 10, trace=trace)
@@ -206,10 +225,12 @@ def test_prometheus_deltas(fake):
     assert d["server_vllm_request_success_total_delta"] == 3
     assert d["server_vllm_generation_tokens_total_delta"] == 12
     assert d["server_vllm_num_requests_running"] == 0
-    created = ("# TYPE vllm:request_success_total counter\nvllm:request_success_total 5\n"
-               "vllm:request_success_created 1.7e9\n")
+    created = (
+        "# TYPE vllm:request_success_total counter\nvllm:request_success_total 5\nvllm:request_success_created 1.7e9\n"
+    )
     assert deltas(parse(created.replace(" 5", " 2")), parse(created)) == {
-        "server_vllm_request_success_total_delta": 3}  # the creation timestamp is not a measurement
+        "server_vllm_request_success_total_delta": 3
+    }  # the creation timestamp is not a measurement
     assert scrape("http://127.0.0.1:1/metrics") is None
 
 
@@ -243,8 +264,11 @@ def test_cli_run_server_dies_mid_point(tmp_path, cli_env):
     """The launched server dies after 40 requests (during the second point): the in-flight requests become
     errors with their cause, the point is stored, the sweep goes on (the next point fails: server died)."""
     suite = tmp_path / "s.yaml"
-    suite.write_text(SUITE.format(adapter="fake-server", args="{ttft_ms: 2, itl_ms: 1, die_after: 40}")
-                     .replace("rate: [50, 100]", "rate: [50, 100, 150]"))
+    suite.write_text(
+        SUITE.format(adapter="fake-server", args="{ttft_ms: 2, itl_ms: 1, die_after: 40}").replace(
+            "rate: [50, 100]", "rate: [50, 100, 150]"
+        )
+    )
     store = tmp_path / "r.db"
     res = run_cli(["run", str(suite), "-s", str(store), "--no-progress"], cli_env, ROOT, timeout=120)
     assert res.returncode == 1, res.stderr
@@ -298,8 +322,16 @@ def test_launcher_teardown_leaves_no_orphans(tmp_path, monkeypatch):
     from harness.plan.points import EngineConfig
 
     monkeypatch.setenv("HARNESS_LOG_PATH", str(tmp_path / "g.log"))
-    engine = EngineConfig(adapter="fake-server", model="fake", dtype="float32", quantization="none", device="cpu",
-                          threads=None, visible_gpus=None, args={"ttft_ms": 1})
+    engine = EngineConfig(
+        adapter="fake-server",
+        model="fake",
+        dtype="float32",
+        quantization="none",
+        device="cpu",
+        threads=None,
+        visible_gpus=None,
+        args={"ttft_ms": 1},
+    )
     server = FakeServerLauncher(engine)
     server.load()
     assert server.alive() is None
@@ -317,9 +349,11 @@ def test_launcher_kill_tree_takes_grandchildren():
     from harness.adapters.launched import kill_tree
 
     # a server that forks a worker which ignores SIGTERM (as engine processes sometimes do)
-    code = ("import subprocess,sys,time;"
-            "subprocess.Popen([sys.executable,'-c','import signal,time;signal.signal(signal.SIGTERM,signal.SIG_IGN);"
-            "time.sleep(60)']);time.sleep(60)")
+    code = (
+        "import subprocess,sys,time;"
+        "subprocess.Popen([sys.executable,'-c','import signal,time;signal.signal(signal.SIGTERM,signal.SIG_IGN);"
+        "time.sleep(60)']);time.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 10
     while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
@@ -334,9 +368,12 @@ def test_launcher_kill_tree_takes_grandchildren():
 def test_llama_cpp_server_end_to_end(tmp_path, cli_env):
     pytest.importorskip("llama_cpp.server")
     suite = tmp_path / "s.yaml"
-    suite.write_text(SUITE.format(adapter="llama-cpp-server", args="{n_ctx: 512, startup_timeout_s: 120}")
-                     .replace("model: fake", "model: embedded:tiny-llama").replace("rate: [50, 100]", "rate: 2")
-                     .replace("num_requests: 30", "num_requests: 4"))
+    suite.write_text(
+        SUITE.format(adapter="llama-cpp-server", args="{n_ctx: 512, startup_timeout_s: 120}")
+        .replace("model: fake", "model: embedded:tiny-llama")
+        .replace("rate: [50, 100]", "rate: 2")
+        .replace("num_requests: 30", "num_requests: 4")
+    )
     res = run_cli(["run", str(suite), "-s", str(tmp_path / "r.db"), "--no-progress"], cli_env, ROOT, timeout=300)
     assert res.returncode == 0, res.stderr + res.stdout
     from harness.results.frames import load_points, load_requests
@@ -349,8 +386,12 @@ def test_llama_cpp_server_end_to_end(tmp_path, cli_env):
     # llama-cpp-python streams no usage: counts come from the model's own tokenizer, and the prompts were made in it
     assert (reqs["n_in_source"] == "tokenizer").all() and (reqs["n_in"] == 8).all() and (reqs["n_out"] == 4).all()
     # the server is gone after the run
-    assert not [p for p in psutil.process_iter(["cmdline"]) if "llama_cpp.server" in " ".join(p.info["cmdline"] or [])
-                and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "llama_cpp.server" in " ".join(p.info["cmdline"] or [])
+        and str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
 
 
 def test_suite_validation_errors(tmp_path, cli_env):

@@ -11,20 +11,47 @@ from harness.results.store import AGGREGATE, PointResult, Store, StoreError, req
 
 
 def _row(point_id: str, idx: int, status: str = "ok", error: str | None = None) -> dict:
-    return {"point_id": point_id, "idx": idx, "group_id": "g", "label": f"batch_size={idx}",
-            "axes": {"batch_size": idx}, "status": status, "error": error, "describe": {}, "started_ns": 0,
-            "finished_ns": 1,
-            "config": {"engine": {"adapter": "echo", "model": "m", "args": {"k": 1}},
-                       "workload": {"kind": "offline_batch", "batch_size": idx}}}
+    return {
+        "point_id": point_id,
+        "idx": idx,
+        "group_id": "g",
+        "label": f"batch_size={idx}",
+        "axes": {"batch_size": idx},
+        "status": status,
+        "error": error,
+        "describe": {},
+        "started_ns": 0,
+        "finished_ns": 1,
+        "config": {
+            "engine": {"adapter": "echo", "model": "m", "args": {"k": 1}},
+            "workload": {"kind": "offline_batch", "batch_size": idx},
+        },
+    }
 
 
 def _result(point_id: str, value: float) -> PointResult:
     result = PointResult(point_id)
-    result.requests.append((0, RequestRecord(index=0, t_sched_ns=0, t_send_ns=0, t_first_ns=5, t_end_ns=9,
-                                             chunk_times_ns=[5, 9], chunk_tokens=[1, 1], n_in=3, n_out=2)))
+    result.requests.append(
+        (
+            0,
+            RequestRecord(
+                index=0,
+                t_sched_ns=0,
+                t_send_ns=0,
+                t_first_ns=5,
+                t_end_ns=9,
+                chunk_times_ns=[5, 9],
+                chunk_tokens=[1, 1],
+                n_in=3,
+                n_out=2,
+            ),
+        )
+    )
     result.timelines.append((0, Timeline(sampler="psutil", t_ns=[0, 10], values={"rss_bytes": [1.0, 2.0]})))
-    result.summaries += [(0, "output_throughput_tok_s", value, None, None),
-                         (AGGREGATE, "output_throughput_tok_s", value, value - 1, value + 1)]
+    result.summaries += [
+        (0, "output_throughput_tok_s", value, None, None),
+        (AGGREGATE, "output_throughput_tok_s", value, value - 1, value + 1),
+    ]
     return result
 
 
@@ -82,8 +109,9 @@ def test_export_csv_and_parquet(tmp_path):
     store.write_point(run_id, _row("a", 0), _result("a", 10.0))
     for fmt in ("csv", "parquet"):
         paths = export_run(store, run_id, fmt, tmp_path / fmt)
-        assert {p.name for p in paths} == {f"{run_id}_{t}.{fmt}" for t in ("points", "repetitions", "requests",
-                                                                          "samples")}
+        assert {p.name for p in paths} == {
+            f"{run_id}_{t}.{fmt}" for t in ("points", "repetitions", "requests", "samples")
+        }
     import pandas as pd
 
     requests = pd.read_parquet(tmp_path / "parquet" / f"{run_id}_requests.parquet")

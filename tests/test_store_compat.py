@@ -49,16 +49,36 @@ def test_stored_window_figures_are_what_the_formulas_give_today(released_store: 
         slo = parse_suite(run["suite_yaml"]).slo
         requests: dict[tuple[str, int], list[RequestRecord]] = {}
         for row in store.table_rows(request_table, run["run_id"]):
-            record = RequestRecord(index=row["idx"], **{k: row[k] for k in (
-                "batch_index", "t_sched_ns", "t_send_ns", "t_first_ns", "t_end_ns", "chunk_times_ns",
-                "chunk_tokens", "n_in", "n_out", "n_in_source", "n_out_source", "error")})
+            record = RequestRecord(
+                index=row["idx"],
+                **{
+                    k: row[k]
+                    for k in (
+                        "batch_index",
+                        "t_sched_ns",
+                        "t_send_ns",
+                        "t_first_ns",
+                        "t_end_ns",
+                        "chunk_times_ns",
+                        "chunk_tokens",
+                        "n_in",
+                        "n_out",
+                        "n_in_source",
+                        "n_out_source",
+                        "error",
+                    )
+                },
+            )
             requests.setdefault((row["point_id"], row["repetition"]), []).append(record)
         kinds = {p["point_id"]: p["config"]["workload"]["kind"] for p in store.points(run["run_id"])}
-        stored = {(s["point_id"], s["repetition"], s["metric"]): s["value"]
-                  for s in store.summaries(run["run_id"], repetition=None)}
+        stored = {
+            (s["point_id"], s["repetition"], s["metric"]): s["value"]
+            for s in store.summaries(run["run_id"], repetition=None)
+        }
         for (point_id, rep), records in requests.items():
-            figures = window_metrics(records, WindowSLO(**slo.model_dump()),
-                                     offline_batches=kinds[point_id] != "serving")
+            figures = window_metrics(
+                records, WindowSLO(**slo.model_dump()), offline_batches=kinds[point_id] != "serving"
+            )
             for metric, value in figures.items():
                 if value is None:
                     assert stored[(point_id, rep, metric)] is None, metric

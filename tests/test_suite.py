@@ -36,8 +36,9 @@ def test_zip_ties_axes_together():
 
 
 def test_zip_of_unequal_lengths_is_an_error():
-    suite = parse_suite(BASE.replace("output_tokens: [4, 8]", "output_tokens: [4, 8, 12]") +
-                        "zip: [[input_tokens, output_tokens]]\n")
+    suite = parse_suite(
+        BASE.replace("output_tokens: [4, 8]", "output_tokens: [4, 8, 12]") + "zip: [[input_tokens, output_tokens]]\n"
+    )
     with pytest.raises(SuiteError, match="equal lengths"):
         expand(suite)
 
@@ -77,7 +78,11 @@ engines:
     points = expand(suite)
     assert len(points) == 4
     assert {(p.engine.threads, p.engine.args["attn_implementation"]) for p in points} == {
-        (1, "eager"), (1, "sdpa"), (2, "eager"), (2, "sdpa")}
+        (1, "eager"),
+        (1, "sdpa"),
+        (2, "eager"),
+        (2, "sdpa"),
+    }
     assert len({p.group_id for p in points}) == 4
 
 
@@ -98,8 +103,10 @@ def test_bad_value_names_the_field():
 
 
 def test_unknown_adapter_lists_installed_ones():
-    expected = (r"s.yaml:3: engines\[0\].adapter: unknown adapter 'vllmm' \(did you mean 'vllm'\?\); "
-                r"installed adapters: .*hf")
+    expected = (
+        r"s.yaml:3: engines\[0\].adapter: unknown adapter 'vllmm' \(did you mean 'vllm'\?\); "
+        r"installed adapters: .*hf"
+    )
     with pytest.raises(SuiteError, match=expected):
         check_suite(parse_suite(BASE.replace("adapter: hf", "adapter: vllmm"), "s.yaml"))
 

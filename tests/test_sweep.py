@@ -38,16 +38,21 @@ def modelled_server(capacity: float, calls: list):
             return {"request_throughput_req_s": achieved, "ttft_ms_p99": 20.0, "tpot_ms_p99": 5.0}
         load = rate / capacity
         ttft = 20.0 if load <= 0.8 else 20.0 + (load - 0.8) * 2000
-        return {"request_throughput_req_s": min(rate, capacity), "ttft_ms_p99": ttft, "tpot_ms_p99": 5.0,
-                "error_count": 0}
+        return {
+            "request_throughput_req_s": min(rate, capacity),
+            "ttft_ms_p99": ttft,
+            "tpot_ms_p99": 5.0,
+            "error_count": 0,
+        }
 
     return trial
 
 
 def test_rate_sweep_bounds_rates_and_saturation():
     calls: list = []
-    res = rate_sweep(ServingSearchSpec(mode="rate_sweep", rates=4, max_concurrency=32), "poisson",
-                     modelled_server(100.0, calls))
+    res = rate_sweep(
+        ServingSearchSpec(mode="rate_sweep", rates=4, max_concurrency=32), "poisson", modelled_server(100.0, calls)
+    )
     assert calls[0] == ("concurrency", None, 1) and calls[1] == ("concurrency", None, 32)
     assert [round(c[1], 6) for c in calls[2:]] == [28.0, 46.0, 64.0, 82.0]  # evenly between 10 and 100
     assert res.found["rate_req_s"] == 82.0 and not any(t.verdict == "saturated" for t in res.trials)
@@ -60,8 +65,9 @@ def test_slo_search_bisects_to_the_knee():
     # p99 TTFT ≤ 100 ms ⇔ 20 + (load − 0.8) × 2000 ≤ 100 ⇔ load ≤ 0.84 → 84 req/s
     assert 83.0 <= res.found["rate_req_s"] <= 84.0
     assert len(calls) <= 12
-    few = slo_search(ServingSearchSpec(mode="slo", max_trials=4), "constant", WindowSLO(ttft_ms=100),
-                     modelled_server(100.0, []))
+    few = slo_search(
+        ServingSearchSpec(mode="slo", max_trials=4), "constant", WindowSLO(ttft_ms=100), modelled_server(100.0, [])
+    )
     assert len(few.trials) <= 4
 
 

@@ -73,12 +73,17 @@ def test_vllm_offline_suite(vllm_python: str, env: dict[str, str], tmp_path: Pat
     assert describe["kv_cache"]["num_gpu_blocks"] > 0 and describe["kv_cache"]["kv_cache_memory_bytes"] == 2**30
     assert describe["scheduler"]["max_num_seqs"] == 8 and describe["load_s"] > 0
     conn = st.engine.connect()
-    rows = conn.exec_driver_sql("select point_id, n_in, n_out, chunk_times_ns, chunk_tokens, t_send_ns, t_first_ns, "
-                                "t_end_ns, error from request where run_id = ?", (run_id,)).all()
+    rows = conn.exec_driver_sql(
+        "select point_id, n_in, n_out, chunk_times_ns, chunk_tokens, t_send_ns, t_first_ns, "
+        "t_end_ns, error from request where run_id = ?",
+        (run_id,),
+    ).all()
     assert len(rows) == 2 * (1 + 8)  # 2 repetitions of batch 1 and batch 8
     for _, n_in, n_out, times, tokens, t_send, t_first, t_end, error in rows:
-        times, tokens = json.loads(times) if isinstance(times, str) else times, \
-            json.loads(tokens) if isinstance(tokens, str) else tokens
+        times, tokens = (
+            json.loads(times) if isinstance(times, str) else times,
+            json.loads(tokens) if isinstance(tokens, str) else tokens,
+        )
         assert error is None and n_in == 32 and n_out == 16 == sum(tokens)  # exact lengths (ignore_eos)
         assert times == sorted(times) and t_send <= t_first == times[0] and t_end == times[-1]
         assert len(set(times)) >= 8  # one timestamp per engine step, not one total spread evenly
@@ -107,8 +112,11 @@ def test_hf_vs_vllm_in_one_suite(vllm_python: str, env: dict[str, str], tmp_path
 
 def test_vllm_search(vllm_python: str, env: dict[str, str], tmp_path: Path) -> None:
     store = tmp_path / "r.db"
-    path = _suite(tmp_path, "vllm-search.yaml", {"max_trials: 3": "max_trials: 2",
-                                                 "    args.max_num_batched_tokens: [64, 512]\n": ""})
+    path = _suite(
+        tmp_path,
+        "vllm-search.yaml",
+        {"max_trials: 3": "max_trials: 2", "    args.max_num_batched_tokens: [64, 512]\n": ""},
+    )
     proc = _run(path, store, env, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     st = Store(str(store))
@@ -164,11 +172,13 @@ def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> Non
 
     port = _free_port()
     model_dir = str(ensure_tiny_llama())
-    cmd, extra = vllm_server_command(model_dir, port, {"enforce_eager": True, "max_num_seqs": 4,
-                                                       "dtype": "float32"}, vllm_python)
+    cmd, extra = vllm_server_command(
+        model_dir, port, {"enforce_eager": True, "max_num_seqs": 4, "dtype": "float32"}, vllm_python
+    )
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, env={**os.environ, **extra}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, **extra}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
@@ -182,11 +192,20 @@ def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> Non
         else:
             pytest.fail("vLLM server did not become healthy in 300 s")
         before = scrape(base + "/metrics")
-        body = json.dumps({"model": SERVED_MODEL_NAME, "prompt": [10, 11, 12, 13, 14, 15], "max_tokens": 8,
-                           "min_tokens": 8, "ignore_eos": True, "stream": True,
-                           "stream_options": {"include_usage": True}}).encode()
-        request = urllib.request.Request(base + "/v1/completions", data=body,
-                                         headers={"content-type": "application/json"})
+        body = json.dumps(
+            {
+                "model": SERVED_MODEL_NAME,
+                "prompt": [10, 11, 12, 13, 14, 15],
+                "max_tokens": 8,
+                "min_tokens": 8,
+                "ignore_eos": True,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+        ).encode()
+        request = urllib.request.Request(
+            base + "/v1/completions", data=body, headers={"content-type": "application/json"}
+        )
         events = []
         with urllib.request.urlopen(request, timeout=60) as resp:
             for raw in resp:
@@ -200,8 +219,13 @@ def test_vllm_server_starts_and_streams(vllm_python: str, tmp_path: Path) -> Non
         assert delta["server_vllm_generation_tokens_total_delta"] == 8, sorted(delta)
         assert delta["server_vllm_prompt_tokens_total_delta"] == 6
         assert delta["server_vllm_request_success_total_delta"] == 1
-        for name in ("vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
-                     "vllm:num_requests_running", "vllm:kv_cache_usage_perc", "vllm:generation_tokens"):
+        for name in (
+            "vllm:time_to_first_token_seconds",
+            "vllm:inter_token_latency_seconds",
+            "vllm:num_requests_running",
+            "vllm:kv_cache_usage_perc",
+            "vllm:generation_tokens",
+        ):
             assert name in metrics, name
         if shutil.which("ss"):  # bound to loopback only
             listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout

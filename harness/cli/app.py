@@ -19,19 +19,37 @@ if TYPE_CHECKING:
     from harness.plan.schema import Suite
     from harness.results.store import Store
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Benchmark LLM inference: run sweeps, store results, gate regressions, build reports.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Benchmark LLM inference: run sweeps, store results, gate regressions, build reports.",
+)
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback.
 out = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
 
-StoreOpt = Annotated[str, typer.Option("--store", "-s", help="results store: a SQLite path or a SQLAlchemy URL",
-                                       envvar="HARNESS_STORE")]
+StoreOpt = Annotated[
+    str, typer.Option("--store", "-s", help="results store: a SQLite path or a SQLAlchemy URL", envvar="HARNESS_STORE")
+]
 SuiteArg = Annotated[Path, typer.Argument(help="suite YAML")]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-__all__ = ["DEFAULT_STORE", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "StoreOpt", "SuiteArg",
-           "app", "err", "fail", "load_checked", "open_store", "out"]
+__all__ = [
+    "DEFAULT_STORE",
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "StoreOpt",
+    "SuiteArg",
+    "app",
+    "err",
+    "fail",
+    "load_checked",
+    "open_store",
+    "out",
+]
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:

@@ -43,8 +43,9 @@ def gate(
         config.alpha = alpha
     report = runs.verdict()
     if report.environment_changes:
-        err.print("[yellow]environment changed between the runs:[/] " + "; ".join(report.environment_changes),
-                  highlight=False)
+        err.print(
+            "[yellow]environment changed between the runs:[/] " + "; ".join(report.environment_changes), highlight=False
+        )
     out.print(to_rich(report, everything=show_all))
     for path, text in ((markdown, to_markdown), (junit, to_junit), (json_out, to_json)):
         if path is not None:
@@ -95,11 +96,16 @@ def compare(
 
 
 def report(
-    runs: Annotated[list[str] | None, typer.Argument(help="run ids, prefixes, tags or bundle files (default: the "
-                                                          "latest run); with several, the first is the reference")]
-    = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] \
-    = Path("reports/report.html"),
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="run ids, prefixes, tags or bundle files (default: the "
+            "latest run); with several, the first is the reference"
+        ),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] = Path(
+        "reports/report.html"
+    ),
     title: Annotated[str | None, typer.Option(help="page title")] = None,
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:

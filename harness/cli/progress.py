@@ -26,10 +26,17 @@ class RichReporter:
         self.task: TaskID | None = None
 
     def run_started(self, run_id: str, title: str, planned: int) -> None:
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[current]}"), console=self.console,
-                                 disable=not self.show_progress)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[current]}"),
+            console=self.console,
+            disable=not self.show_progress,
+        )
         self.progress.start()
         self.task = self.progress.add_task(escape(title), total=planned, current="")
 
@@ -39,8 +46,9 @@ class RichReporter:
 
     def point_finished(self, point: Point, status: str, error: str | None) -> None:
         mark = {"ok": "[green]✓[/]", "skipped": "[yellow]–[/] skipped:"}.get(status, "[red]✗[/]")
-        self.console.print(f"{mark} {escape(point.label())}" + (f" — {escape(error)}" if error else ""),
-                           highlight=False)
+        self.console.print(
+            f"{mark} {escape(point.label())}" + (f" — {escape(error)}" if error else ""), highlight=False
+        )
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task)
 

@@ -23,13 +23,21 @@ def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
         table.add_column(column)
     for r in st.runs():
         started = datetime.datetime.fromtimestamp(r["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(r["run_id"], r["suite_name"], started, r["status"], str(r["points"].get("ok", 0)),
-                      str(r["points"].get("failed", 0)), ", ".join(r["tags"]))
+        table.add_row(
+            r["run_id"],
+            r["suite_name"],
+            started,
+            r["status"],
+            str(r["points"].get("ok", 0)),
+            str(r["points"].get("failed", 0)),
+            ", ".join(r["tags"]),
+        )
     out.print(table)
 
 
-def show(run: Annotated[str, typer.Argument(help="run id (a unique prefix is enough)")],
-         store: StoreOpt = DEFAULT_STORE) -> None:
+def show(
+    run: Annotated[str, typer.Argument(help="run id (a unique prefix is enough)")], store: StoreOpt = DEFAULT_STORE
+) -> None:
     """Show a run's points with their key metrics (median across repetitions ± half the 95% CI)."""
     from harness.results.frames import load_points
     from harness.scenarios.base import SearchResult
@@ -40,8 +48,10 @@ def show(run: Annotated[str, typer.Argument(help="run id (a unique prefix is eno
     except StoreError as exc:
         raise fail(str(exc)) from None
     fp = meta["fingerprint"]
-    out.print(f"run [bold]{meta['run_id']}[/] suite {meta['suite_name']!r} status {meta['status']} — "
-              f"{fp.get('cpu_model')}, python {fp.get('python')}, git {fp.get('git_sha')}")
+    out.print(
+        f"run [bold]{meta['run_id']}[/] suite {meta['suite_name']!r} status {meta['status']} — "
+        f"{fp.get('cpu_model')}, python {fp.get('python')}, git {fp.get('git_sha')}"
+    )
     out.print(points_table(load_points(st, meta["run_id"]), f"run {meta['run_id']}"))
     for result in SearchResult.from_stored(st.points(meta["run_id"])):
         for line in search_lines(result):
@@ -50,10 +60,12 @@ def show(run: Annotated[str, typer.Argument(help="run id (a unique prefix is eno
 
 def export(
     run: Annotated[str, typer.Argument(help="run id")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, parquet, or bundle (the whole run in one file)")]
-    = "csv",
-    output: Annotated[Path, typer.Option("--output", "-o", help="directory (csv, parquet) or file (bundle)")]
-    = Path("results/export"),
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="csv, parquet, or bundle (the whole run in one file)")
+    ] = "csv",
+    output: Annotated[Path, typer.Option("--output", "-o", help="directory (csv, parquet) or file (bundle)")] = Path(
+        "results/export"
+    ),
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Export a run: points, repetitions, requests and samples as CSV/Parquet files, or the whole run as one bundle

@@ -30,8 +30,11 @@ def validate(suite: SuiteArg) -> None:
     """Check a suite (schema, adapters, quantizations, samplers) and print how many points it expands to."""
     parsed, points = load_checked(suite)
     groups = len({p.group_id for p in points})
-    out.print(f"{suite}: ok — suite {parsed.name!r}, {len(points)} points in {groups} engine groups, "
-              f"{parsed.repetitions} repetitions each", highlight=False)
+    out.print(
+        f"{suite}: ok — suite {parsed.name!r}, {len(points)} points in {groups} engine groups, "
+        f"{parsed.repetitions} repetitions each",
+        highlight=False,
+    )
 
 
 def _dry_run(parsed: Suite, points: list[Point]) -> None:
@@ -91,13 +94,17 @@ def run(
     try:
         outcome = runner.run(resume_run=resume_target)
     except Interrupted as stop:
-        err.print(f"[yellow]interrupted[/]: {stop.outcome.ok} points stored in run {stop.outcome.run_id}; "
-                  f"continue with: harness run {suite} --resume --run-id {stop.outcome.run_id}")
+        err.print(
+            f"[yellow]interrupted[/]: {stop.outcome.ok} points stored in run {stop.outcome.run_id}; "
+            f"continue with: harness run {suite} --resume --run-id {stop.outcome.run_id}"
+        )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     out.print(points_table(load_points(st, outcome.run_id), f"run {outcome.run_id} ({parsed.name})"))
-    out.print(f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
-              + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
-              + (f", {outcome.skipped} already stored" if outcome.skipped else ""))
+    out.print(
+        f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
+        + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
+        + (f", {outcome.skipped} already stored" if outcome.skipped else "")
+    )
     for result in outcome.searches:
         # a serving search's answer goes beside the progress (stderr), an argument search's to stdout
         for line in search_lines(result):

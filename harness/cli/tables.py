@@ -29,8 +29,11 @@ def known(value: Any) -> bool:
 def points_table(frame: Any, title: str) -> Table:
     """A run's points: the catalogue's key columns, then its optional ones that this run has values for."""
     shown = [(m.name, m.display) for m in CATALOGUE.show_columns()]
-    shown += [(m.name, m.display) for m in CATALOGUE.optional_columns()
-              if m.name in frame.columns and frame[m.name].notna().any()]
+    shown += [
+        (m.name, m.display)
+        for m in CATALOGUE.optional_columns()
+        if m.name in frame.columns and frame[m.name].notna().any()
+    ]
     table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("point", no_wrap=True)
@@ -47,7 +50,8 @@ def points_table(frame: Any, title: str) -> Table:
                 text += f" [dim]±{fmt((high - low) / 2)}[/]"
             cells.append(text)
         status = {"ok": "[green]ok[/]", "skipped": f"[yellow]skipped[/]: {row['error']}"}.get(
-            row["status"], f"[red]failed[/]: {row['error']}")
+            row["status"], f"[red]failed[/]: {row['error']}"
+        )
         table.add_row(str(row["idx"]), row["label"], status, *cells)
     return table
 
@@ -61,10 +65,14 @@ def search_lines(result: SearchResult) -> list[str]:
     lines = [f"search: {len(result.trials)} of {result.grid_size} settings tried ({result.goal})"]
     best = next((t for t in result.trials if t.point_id == result.best_point_id), None)
     if best is None or not result.feasible:
-        lines.append("[yellow]search: no trial met the constraints[/]"
-                     + (f"; closest: {best.setting} (point {best.point_id})" if best else ""))
+        lines.append(
+            "[yellow]search: no trial met the constraints[/]"
+            + (f"; closest: {best.setting} (point {best.point_id})" if best else "")
+        )
         return lines
     objective = next(k for k in result.found if k != "setting")
-    lines.append(f"[bold green]best[/]: {best.setting} — {objective} = {fmt(best.objective)} (point "
-                 f"{best.point_id}, trial {best.number + 1})")
+    lines.append(
+        f"[bold green]best[/]: {best.setting} — {objective} = {fmt(best.objective)} (point "
+        f"{best.point_id}, trial {best.number + 1})"
+    )
     return lines

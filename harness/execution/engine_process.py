@@ -52,9 +52,15 @@ def worker_python(engine: EngineConfig, log: Any = None) -> str:
 
 def worker_env(engine: EngineConfig, python: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                "TOKENIZERS_PARALLELISM": "false",
-                "CUDA_DEVICE_ORDER": "PCI_BUS_ID"})  # CUDA numbers GPUs as NVML does
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+        }
+    )  # CUDA numbers GPUs as NVML does
     if engine.visible_gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = engine.visible_gpus
     if engine.threads:

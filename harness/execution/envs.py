@@ -41,9 +41,13 @@ def _interpreter_id(python: str) -> str:
 
 
 def env_key(requirements: list[str], uninstall: list[str], base_python: str) -> str:
-    spec = {"requirements": sorted(requirements), "uninstall": sorted(uninstall),
-            "python": _interpreter_id(base_python),
-            "builder": BUILDER_VERSION, "worker_deps": list(WORKER_DEPS)}
+    spec = {
+        "requirements": sorted(requirements),
+        "uninstall": sorted(uninstall),
+        "python": _interpreter_id(base_python),
+        "builder": BUILDER_VERSION,
+        "worker_deps": list(WORKER_DEPS),
+    }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -74,8 +78,13 @@ def _step(cmd: list[str], log: Path, what: str, timeout_s: float) -> None:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
         try:
-            code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s,
-                                  env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}).returncode
+            code = subprocess.run(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout_s,
+                env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+            ).returncode
         except subprocess.TimeoutExpired:
             raise EnvBuildError(f"{what} timed out after {timeout_s:.0f}s (log: {log})") from None
         except OSError as exc:
@@ -84,9 +93,15 @@ def _step(cmd: list[str], log: Path, what: str, timeout_s: float) -> None:
         raise EnvBuildError(f"{what} failed: {_pip_reason(log)} (log: {log})")
 
 
-def ensure_env(requirements: list[str], uninstall: list[str] | None = None, base_python: str | None = None,
-               cache_dir: Path | None = None, log: Callable[[str], None] | None = None,
-               timeout_s: float = 1800, retry_failed: bool = True) -> Path:
+def ensure_env(
+    requirements: list[str],
+    uninstall: list[str] | None = None,
+    base_python: str | None = None,
+    cache_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+    timeout_s: float = 1800,
+    retry_failed: bool = True,
+) -> Path:
     """The interpreter of the environment for this spec, building the environment first if it is not built yet.
 
     A failed build leaves ``<hash>.failed`` with its reason; ``retry_failed=False`` raises that reason at once
@@ -109,21 +124,32 @@ def ensure_env(requirements: list[str], uninstall: list[str] | None = None, base
         if path.exists():  # a build that did not finish
             shutil.rmtree(path)
         say = log or (lambda _msg: None)
-        say(f"building engine environment {path.name} ({', '.join(requirements)}); first time only, this takes "
-            "a few minutes")
+        say(
+            f"building engine environment {path.name} ({', '.join(requirements)}); first time only, this takes "
+            "a few minutes"
+        )
         started = time.monotonic()
         build_log = path.parent / f"{path.name}.build.log"
         build_log.write_text("")
         try:
             _step([base, "-m", "venv", str(path)], build_log, "creating the virtual environment", 300)
             python = str(env_python(path))
-            _step([python, "-m", "pip", "install", "-q", *requirements, *WORKER_DEPS], build_log,
-                  f"pip install {' '.join(requirements)}", timeout_s)
+            _step(
+                [python, "-m", "pip", "install", "-q", *requirements, *WORKER_DEPS],
+                build_log,
+                f"pip install {' '.join(requirements)}",
+                timeout_s,
+            )
             if uninstall:
-                _step([python, "-m", "pip", "uninstall", "-q", "-y", *uninstall], build_log,
-                      f"pip uninstall {' '.join(uninstall)}", 300)
-            freeze = subprocess.run([python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
-                                    timeout=120).stdout.split()
+                _step(
+                    [python, "-m", "pip", "uninstall", "-q", "-y", *uninstall],
+                    build_log,
+                    f"pip uninstall {' '.join(uninstall)}",
+                    300,
+                )
+            freeze = subprocess.run(
+                [python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True, timeout=120
+            ).stdout.split()
         except BaseException as exc:
             shutil.rmtree(path, ignore_errors=True)
             if isinstance(exc, EnvBuildError):
@@ -131,8 +157,14 @@ def ensure_env(requirements: list[str], uninstall: list[str] | None = None, base
             raise
         failed.unlink(missing_ok=True)
         seconds = round(time.monotonic() - started, 1)
-        marker: dict[str, Any] = {"requirements": requirements, "uninstall": uninstall, "base_python": base,
-                                  "build_seconds": seconds, "packages": freeze, "built_at": time.time()}
+        marker: dict[str, Any] = {
+            "requirements": requirements,
+            "uninstall": uninstall,
+            "base_python": base,
+            "build_seconds": seconds,
+            "packages": freeze,
+            "built_at": time.time(),
+        }
         (path / MARKER).write_text(json.dumps(marker, indent=2))
         say(f"built engine environment {path.name} in {seconds:.0f}s: {path}")
     return env_python(path)
@@ -145,5 +177,9 @@ def env_info(python: str) -> dict[str, Any]:
         data = json.loads(marker.read_text())
     except (OSError, ValueError):
         return {}
-    return {"env_path": str(marker.parent), "env_build_seconds": data.get("build_seconds"),
-            "env_requirements": data.get("requirements"), "env_uninstall": data.get("uninstall")}
+    return {
+        "env_path": str(marker.parent),
+        "env_build_seconds": data.get("build_seconds"),
+        "env_requirements": data.get("requirements"),
+        "env_uninstall": data.get("uninstall"),
+    }

@@ -19,8 +19,9 @@ def run_group(task: GroupTask, session: EngineSession, context: ExecutionContext
             context.reporter.point_started(point)
             stored = session.measure(point)
             context.sink(stored)
-            measured = Measured(point, stored.status, stored.aggregates() if stored.status == "ok" else None,
-                                stored.error)
+            measured = Measured(
+                point, stored.status, stored.aggregates() if stored.status == "ok" else None, stored.error
+            )
         outcome.measured.append(measured)
         return measured
 

@@ -42,8 +42,13 @@ class MeasureSettings(BaseModel):
 
     @classmethod
     def from_suite(cls, suite: Suite) -> MeasureSettings:
-        return cls(samplers=suite.samplers, slo=suite.slo, idle_s=suite.idle_s, fidelity=suite.fidelity,
-                   country_iso_code=suite.country_iso_code)
+        return cls(
+            samplers=suite.samplers,
+            slo=suite.slo,
+            idle_s=suite.idle_s,
+            fidelity=suite.fidelity,
+            country_iso_code=suite.country_iso_code,
+        )
 
 
 class SamplerSet:
@@ -92,14 +97,22 @@ def _idle_power(samplers: SamplerSet, context: SamplerContext, idle_s: float) ->
 
 
 def _window(worker: EngineProcess, point: Point, repetition: int, deadline: float) -> WindowReply:
-    reply = worker.request(WindowRequest(workload=point.workload, warmup=repetition < 0, repetition=repetition),
-                           timeout_s=deadline - time.monotonic())
+    reply = worker.request(
+        WindowRequest(workload=point.workload, warmup=repetition < 0, repetition=repetition),
+        timeout_s=deadline - time.monotonic(),
+    )
     assert isinstance(reply, WindowReply)
     return reply
 
 
-def _repetition_figures(point: Point, reply: WindowReply, timelines: list[Timeline], slo: WindowSLO,
-                        describe: dict[str, Any], idle_w: dict[str, float]) -> tuple[Figures, dict[str, Any]]:
+def _repetition_figures(
+    point: Point,
+    reply: WindowReply,
+    timelines: list[Timeline],
+    slo: WindowSLO,
+    describe: dict[str, Any],
+    idle_w: dict[str, float],
+) -> tuple[Figures, dict[str, Any]]:
     figures: Figures = dict(window_metrics(reply.records, slo, offline_batches=point.workload.kind != "serving"))
     figures.update(reply.memory)
     figures.update(reply.figures)  # serving: offered rate, server-side metric deltas
@@ -111,11 +124,22 @@ def _repetition_figures(point: Point, reply: WindowReply, timelines: list[Timeli
     return figures, info
 
 
-def measure_point(point: Point, worker: EngineProcess, clock: RunClock, settings: MeasureSettings,
-                  samplers: SamplerSet, describe: dict[str, Any], deadline: float) -> PointMeasurement:
+def measure_point(
+    point: Point,
+    worker: EngineProcess,
+    clock: RunClock,
+    settings: MeasureSettings,
+    samplers: SamplerSet,
+    describe: dict[str, Any],
+    deadline: float,
+) -> PointMeasurement:
     """Warmup then repetitions of ``point`` on ``worker``; raises ``WorkerFailure`` when the worker fails."""
-    context = SamplerContext(clock=clock, target_pid=worker.pid, visible_gpus=point.engine.visible_gpus,
-                             country_iso_code=settings.country_iso_code)
+    context = SamplerContext(
+        clock=clock,
+        target_pid=worker.pid,
+        visible_gpus=point.engine.visible_gpus,
+        country_iso_code=settings.country_iso_code,
+    )
     slo = WindowSLO(**settings.slo.model_dump())
     result = PointResult(point.point_id)
     idle_w = _idle_power(samplers, context, settings.idle_s)
@@ -138,6 +162,7 @@ def measure_point(point: Point, worker: EngineProcess, clock: RunClock, settings
         result.summaries += [(rep, k, v, None, None) for k, v in figures.items()]
     for metric, (median, low, high) in aggregate_repetitions(per_rep, seed=0).items():
         result.summaries.append((AGGREGATE, metric, median, low, high))
-    sampler_notes = {tl.sampler: {"missing": tl.missing, "error": tl.error}
-                     for _, tl in result.timelines if tl.missing or tl.error}
+    sampler_notes = {
+        tl.sampler: {"missing": tl.missing, "error": tl.error} for _, tl in result.timelines if tl.missing or tl.error
+    }
     return PointMeasurement(result, {"samplers": sampler_notes, "energy": info, "idle_power_w": idle_w})

@@ -54,8 +54,15 @@ class Interrupted(Exception):
 
 
 class Runner:
-    def __init__(self, suite: Suite, suite_text: str, store: Store, reporter: Reporter | None = None,
-                 log_dir: Path | None = None, executor: str = "local") -> None:
+    def __init__(
+        self,
+        suite: Suite,
+        suite_text: str,
+        store: Store,
+        reporter: Reporter | None = None,
+        log_dir: Path | None = None,
+        executor: str = "local",
+    ) -> None:
         self.suite = suite
         self.suite_text = suite_text
         self.store = store
@@ -68,8 +75,9 @@ class Runner:
         if resume_run:
             run_id = self.store.get_run(resume_run)["run_id"]
             return run_id, self.store.completed_metrics(run_id)
-        run_id = self.store.create_run(self.suite.name, suite_hash(self.suite), self.suite_text, fingerprint(),
-                                       __version__)
+        run_id = self.store.create_run(
+            self.suite.name, suite_hash(self.suite), self.suite_text, fingerprint(), __version__
+        )
         return run_id, {}
 
     def _todo(self, points: list[Point], done: dict[str, dict[str, float | None]], outcome: RunOutcome) -> list[Point]:
@@ -79,8 +87,9 @@ class Runner:
         todo = [p for p in points if p.point_id not in done]
         outcome.skipped = len(points) - len(todo)
         if outcome.skipped:
-            self.reporter.message(f"resuming run {outcome.run_id}: {outcome.skipped} of {len(points)} points "
-                                  "already stored")
+            self.reporter.message(
+                f"resuming run {outcome.run_id}: {outcome.skipped} of {len(points)} points already stored"
+            )
         return todo
 
     def _record_searches(self, run_id: str, results: list[SearchResult]) -> None:
@@ -99,8 +108,14 @@ class Runner:
             outcome.count(stored)
             self.reporter.point_finished(stored.point, stored.status, stored.error)
 
-        context = ExecutionContext(run_id=run_id, settings=MeasureSettings.from_suite(self.suite), sink=sink,
-                                   log_dir=self.log_dir, reporter=self.reporter, done=done)
+        context = ExecutionContext(
+            run_id=run_id,
+            settings=MeasureSettings.from_suite(self.suite),
+            sink=sink,
+            log_dir=self.log_dir,
+            reporter=self.reporter,
+            done=done,
+        )
         executor = create_executor(self.executor, context)
         self.reporter.run_started(run_id, self.suite.name, scenario.planned)
         try:

@@ -35,12 +35,21 @@ class StoredPoint:
         return {metric: value for rep, metric, value, _, _ in self.result.summaries if rep == AGGREGATE}
 
 
-def point_row(point: Point, status: str, error: str | None, describe: dict[str, Any] | None, started_ns: int,
-              finished_ns: int) -> dict[str, Any]:
+def point_row(
+    point: Point, status: str, error: str | None, describe: dict[str, Any] | None, started_ns: int, finished_ns: int
+) -> dict[str, Any]:
     return {
-        "point_id": point.point_id, "idx": point.index, "group_id": point.group_id, "label": point.label(),
-        "axes": point.axes, "config": point.model_dump(mode="json"), "status": status, "error": error,
-        "describe": describe, "started_ns": started_ns, "finished_ns": finished_ns,
+        "point_id": point.point_id,
+        "idx": point.index,
+        "group_id": point.group_id,
+        "label": point.label(),
+        "axes": point.axes,
+        "config": point.model_dump(mode="json"),
+        "status": status,
+        "error": error,
+        "describe": describe,
+        "started_ns": started_ns,
+        "finished_ns": finished_ns,
     }
 
 
@@ -62,8 +71,12 @@ class EngineSession:
             raise
         deadline = time.monotonic() + point.timeout_s  # a first environment build is not the point's
         self.worker = EngineProcess(self.engine, ctx.log_dir / ctx.run_id / f"{point.group_id}.log", python=python)
-        request = LoadRequest(engine=self.engine, adapter_ref=adapter_ref(self.engine.adapter),
-                              clock_origin_ns=ctx.clock.origin_ns, fidelity=ctx.settings.fidelity)
+        request = LoadRequest(
+            engine=self.engine,
+            adapter_ref=adapter_ref(self.engine.adapter),
+            clock_origin_ns=ctx.clock.origin_ns,
+            fidelity=ctx.settings.fidelity,
+        )
         try:
             reply = self.worker.request(request, timeout_s=deadline - time.monotonic())
         except WorkerSkip as exc:

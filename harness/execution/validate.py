@@ -44,8 +44,9 @@ def _check_samplers(suite: Suite) -> None:
 def _resolved_args(engine: EngineSpec) -> list[dict]:
     """Every ``args`` mapping the entry's argument axes can produce."""
     keys = list(engine.args)
-    return [dict(zip(keys, values, strict=True)) for values in
-            itertools.product(*(listify(engine.args[k]) for k in keys))] or [{}]
+    return [
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*(listify(engine.args[k]) for k in keys))
+    ] or [{}]
 
 
 def _check_engine(suite: Suite, i: int, engine: EngineSpec, cls: type[EngineAdapter], adapter: str) -> None:
@@ -57,11 +58,15 @@ def _check_engine(suite: Suite, i: int, engine: EngineSpec, cls: type[EngineAdap
     for field, known in (("dtype", cls.dtypes), ("quantization", cls.quantizations)):
         for value in listify(getattr(engine, field)):
             if known and value not in known:
-                raise SuiteError(f"{suite.where('engines', i, field)}: engines[{i}].{field}: adapter {adapter!r} "
-                                 f"does not know {value!r}; it knows: {', '.join(known)}")
+                raise SuiteError(
+                    f"{suite.where('engines', i, field)}: engines[{i}].{field}: adapter {adapter!r} "
+                    f"does not know {value!r}; it knows: {', '.join(known)}"
+                )
     if suite.workload.kind == "serving" and cls.kind != "server":
-        raise SuiteError(f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {adapter!r} runs "
-                         f"in-process; a serving workload needs a server adapter ({SERVER_ADAPTERS})")
+        raise SuiteError(
+            f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {adapter!r} runs "
+            f"in-process; a serving workload needs a server adapter ({SERVER_ADAPTERS})"
+        )
     python = _engine_python(engine)
     for args in _resolved_args(engine):
         try:

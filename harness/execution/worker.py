@@ -64,8 +64,9 @@ def _map_adapters_package() -> None:
     if "harness.adapters" in sys.modules or importlib.util.find_spec("harness.adapters") is not None:
         return
     folder = Path(harness.__file__).resolve().parent.parent / "adapters"
-    spec = importlib.util.spec_from_file_location("harness.adapters", folder / "__init__.py",
-                                                  submodule_search_locations=[str(folder)])
+    spec = importlib.util.spec_from_file_location(
+        "harness.adapters", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
     if spec is None or spec.loader is None or not folder.is_dir():
         return
     module = importlib.util.module_from_spec(spec)

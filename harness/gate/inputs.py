@@ -41,8 +41,10 @@ def load_gate_runs(baseline: tuple[Store, str], candidate: tuple[Store, str]) ->
     base, cand = gate_input(*baseline), gate_input(*candidate)
     base_id, cand_id = baseline[1], candidate[1]
     if not {p["point_id"] for p in base["points"]} & {p["point_id"] for p in cand["points"]}:
-        raise GateInputError(f"incompatible runs: no point in common between {base_id} (suite "
-                             f"{base['run']['suite_name']!r}) and {cand_id} (suite {cand['run']['suite_name']!r})")
+        raise GateInputError(
+            f"incompatible runs: no point in common between {base_id} (suite "
+            f"{base['run']['suite_name']!r}) and {cand_id} (suite {cand['run']['suite_name']!r})"
+        )
     try:
         suite = parse_suite(cand["run"]["suite_yaml"], f"suite of run {cand_id}")
         config = GateConfig.model_validate(suite.gate)

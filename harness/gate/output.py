@@ -10,10 +10,24 @@ from rich.table import Table
 
 from harness.gate.verdicts import Comparison, GateReport
 
-ICONS = {"regression": "❌", "failed": "💥", "inconclusive": "❔", "improvement": "✅", "no change": "➖",
-         "missing": "⚠️", "new": "🆕"}
-STYLES = {"regression": "bold red", "failed": "bold red", "inconclusive": "yellow", "improvement": "green",
-          "no change": "dim", "missing": "yellow", "new": "cyan"}
+ICONS = {
+    "regression": "❌",
+    "failed": "💥",
+    "inconclusive": "❔",
+    "improvement": "✅",
+    "no change": "➖",
+    "missing": "⚠️",
+    "new": "🆕",
+}
+STYLES = {
+    "regression": "bold red",
+    "failed": "bold red",
+    "inconclusive": "yellow",
+    "improvement": "green",
+    "no change": "dim",
+    "missing": "yellow",
+    "new": "cyan",
+}
 
 
 def _num(value: float | None) -> str:
@@ -35,14 +49,24 @@ def _rows(report: GateReport, everything: bool) -> list[Comparison]:
 
 
 def to_rich(report: GateReport, everything: bool = False) -> Table:
-    table = Table(title=f"gate: {report.candidate_run} vs baseline {report.baseline_run} — {report.summary_line()}",
-                  title_justify="left")
+    table = Table(
+        title=f"gate: {report.candidate_run} vs baseline {report.baseline_run} — {report.summary_line()}",
+        title_justify="left",
+    )
     for column in ("verdict", "point", "metric", "baseline", "candidate", "change", "threshold", "p", "note"):
         table.add_column(column, justify="right" if column in ("baseline", "candidate", "change", "p") else "left")
     for c in _rows(report, everything):
-        table.add_row(f"[{STYLES[c.verdict]}]{c.verdict}[/]", c.point, c.metric, _num(c.baseline), _num(c.candidate),
-                      _change(c), "" if c.threshold_pct is None else f"±{c.threshold_pct:g}%",
-                      "" if c.p_value is None else f"{c.p_value:.3f}", c.note)
+        table.add_row(
+            f"[{STYLES[c.verdict]}]{c.verdict}[/]",
+            c.point,
+            c.metric,
+            _num(c.baseline),
+            _num(c.candidate),
+            _change(c),
+            "" if c.threshold_pct is None else f"±{c.threshold_pct:g}%",
+            "" if c.p_value is None else f"{c.p_value:.3f}",
+            c.note,
+        )
     return table
 
 
@@ -51,19 +75,27 @@ def _md_escape(text: str) -> str:
 
 
 def to_markdown(report: GateReport) -> str:
-    lines = [f"## Benchmark gate: {'❌ ' if report.failed else '✅ '}{report.summary_line()}", "",
-             f"Candidate `{report.candidate_run}` against baseline `{report.baseline_run}`.", ""]
+    lines = [
+        f"## Benchmark gate: {'❌ ' if report.failed else '✅ '}{report.summary_line()}",
+        "",
+        f"Candidate `{report.candidate_run}` against baseline `{report.baseline_run}`.",
+        "",
+    ]
     if report.environment_changes:
         lines += ["**Environment changed** — compare with care:", ""]
         lines += [f"- {_md_escape(change)}" for change in report.environment_changes] + [""]
     rows = _rows(report, everything=False)
     if rows:
-        lines += ["| | point | metric | baseline | candidate | change | p | note |",
-                  "|---|---|---|---:|---:|---:|---:|---|"]
+        lines += [
+            "| | point | metric | baseline | candidate | change | p | note |",
+            "|---|---|---|---:|---:|---:|---:|---|",
+        ]
         for c in rows:
             p = "" if c.p_value is None else f"{c.p_value:.3f}"
-            lines.append(f"| {ICONS[c.verdict]} {c.verdict} | {_md_escape(c.point)} | `{c.metric}` "
-                         f"| {_num(c.baseline)} | {_num(c.candidate)} | {_change(c)} | {p} | {_md_escape(c.note)} |")
+            lines.append(
+                f"| {ICONS[c.verdict]} {c.verdict} | {_md_escape(c.point)} | `{c.metric}` "
+                f"| {_num(c.baseline)} | {_num(c.candidate)} | {_change(c)} | {p} | {_md_escape(c.note)} |"
+            )
     unchanged = report.count("no change")
     if unchanged:
         lines += ["", f"{unchanged} comparisons within their thresholds (no change)."]
@@ -71,9 +103,13 @@ def to_markdown(report: GateReport) -> str:
 
 
 def to_junit(report: GateReport) -> str:
-    suite = ET.Element("testsuite", name="harness gate", tests=str(len(report.comparisons)),
-                       failures=str(report.count("regression") + report.count("failed")),
-                       skipped=str(report.count("inconclusive") + report.count("missing")))
+    suite = ET.Element(
+        "testsuite",
+        name="harness gate",
+        tests=str(len(report.comparisons)),
+        failures=str(report.count("regression") + report.count("failed")),
+        skipped=str(report.count("inconclusive") + report.count("missing")),
+    )
     for c in report.comparisons:
         case = ET.SubElement(suite, "testcase", classname=c.point, name=c.metric)
         message = f"{c.verdict}: baseline {_num(c.baseline)} → candidate {_num(c.candidate)} ({_change(c)}) {c.note}"

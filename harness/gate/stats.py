@@ -36,16 +36,31 @@ class Comparison:
     note: str = ""
 
 
-def compare_metric(point: str, metric: str, base: list[float], cand: list[float], threshold_pct: float,
-                   alpha: float, better: Literal["lower", "higher"]) -> Comparison:
+def compare_metric(
+    point: str,
+    metric: str,
+    base: list[float],
+    cand: list[float],
+    threshold_pct: float,
+    alpha: float,
+    better: Literal["lower", "higher"],
+) -> Comparison:
     base = [v for v in base if v is not None and not math.isnan(v)]
     cand = [v for v in cand if v is not None and not math.isnan(v)]
-    result = Comparison(point=point, metric=metric, verdict="no change", threshold_pct=threshold_pct,
-                        direction=better, n_baseline=len(base), n_candidate=len(cand))
+    result = Comparison(
+        point=point,
+        metric=metric,
+        verdict="no change",
+        threshold_pct=threshold_pct,
+        direction=better,
+        n_baseline=len(base),
+        n_candidate=len(cand),
+    )
     if not base or not cand:
         result.verdict = "missing"
-        result.note = "no values on " + ("either side" if not base and not cand else
-                                          "the baseline" if not base else "the candidate")
+        result.note = "no values on " + (
+            "either side" if not base and not cand else "the baseline" if not base else "the candidate"
+        )
         return result
     b, c = float(np.median(base)), float(np.median(cand))
     result.baseline, result.candidate = b, c
@@ -58,8 +73,11 @@ def compare_metric(point: str, metric: str, base: list[float], cand: list[float]
         return result
     alternative = ("greater" if worse else "less") if better == "lower" else ("less" if worse else "greater")
     # one-sided: is the candidate shifted in the direction of the observed change?
-    p = float(mannwhitneyu(cand, base, alternative=alternative, method="auto").pvalue) if len(set(base + cand)) > 1 \
+    p = (
+        float(mannwhitneyu(cand, base, alternative=alternative, method="auto").pvalue)
+        if len(set(base + cand)) > 1
         else 1.0
+    )
     result.p_value = p
     if p <= alpha:
         result.verdict = "regression" if worse else "improvement"
@@ -67,6 +85,9 @@ def compare_metric(point: str, metric: str, base: list[float], cand: list[float]
         need = min_repetitions(alpha)
         result.verdict = "inconclusive"
         short = min(len(base), len(cand))
-        result.note = (f"need ≥ {need} repetitions per run to confirm at alpha={alpha}" if short < need
-                       else f"p={p:.3f} > alpha={alpha}: add repetitions")
+        result.note = (
+            f"need ≥ {need} repetitions per run to confirm at alpha={alpha}"
+            if short < need
+            else f"p={p:.3f} > alpha={alpha}: add repetitions"
+        )
     return result

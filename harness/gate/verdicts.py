@@ -32,16 +32,24 @@ class GateReport:
         return any(c.verdict in ("regression", "failed") for c in self.comparisons)
 
     def summary_line(self) -> str:
-        parts = [f"{self.count(v)} {v}" for v in ("regression", "failed", "inconclusive", "improvement",
-                                                   "no change", "missing", "new") if self.count(v)]
+        parts = [
+            f"{self.count(v)} {v}"
+            for v in ("regression", "failed", "inconclusive", "improvement", "no change", "missing", "new")
+            if self.count(v)
+        ]
         head = "REGRESSION" if self.failed else "PASS"
         return f"{head}: {', '.join(parts) or 'nothing compared'}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"baseline_run": self.baseline_run, "candidate_run": self.candidate_run,
-                "result": "regression" if self.failed else "pass", "summary": self.summary_line(),
-                "environment_changes": self.environment_changes, "notes": self.notes,
-                "comparisons": [c.__dict__ for c in self.comparisons]}
+        return {
+            "baseline_run": self.baseline_run,
+            "candidate_run": self.candidate_run,
+            "result": "regression" if self.failed else "pass",
+            "summary": self.summary_line(),
+            "environment_changes": self.environment_changes,
+            "notes": self.notes,
+            "comparisons": [c.__dict__ for c in self.comparisons],
+        }
 
 
 ENV_KEYS = ("cpu_model", "python", "driver", "cuda_visible_devices")
@@ -74,28 +82,40 @@ def gate_runs(baseline: dict[str, Any], candidate: dict[str, Any], config: GateC
         label = cp["label"]
         bp = base_points.get(point_id)
         if bp is None:
-            report.comparisons.append(Comparison(point=label, metric="*", verdict="new",
-                                                 note="point only in the candidate"))
+            report.comparisons.append(
+                Comparison(point=label, metric="*", verdict="new", note="point only in the candidate")
+            )
             continue
         if cp["status"] != "ok":
             verdict: Verdict = "failed" if config.fail_on_failed_points and bp["status"] == "ok" else "missing"
-            report.comparisons.append(Comparison(point=label, metric="*", verdict=verdict,
-                                                 note=f"candidate point failed: {cp['error']}"))
+            report.comparisons.append(
+                Comparison(point=label, metric="*", verdict=verdict, note=f"candidate point failed: {cp['error']}")
+            )
             continue
         if bp["status"] != "ok":
-            report.comparisons.append(Comparison(point=label, metric="*", verdict="missing",
-                                                 note=f"baseline point failed: {bp['error']}"))
+            report.comparisons.append(
+                Comparison(point=label, metric="*", verdict="missing", note=f"baseline point failed: {bp['error']}")
+            )
             continue
         base_reps, cand_reps = baseline["reps"].get(point_id, {}), candidate["reps"].get(point_id, {})
         for metric, rule in config.metrics.items():
             if metric not in base_reps and metric not in cand_reps:
                 continue  # a metric neither run measured (e.g. energy on a machine without counters)
             threshold = rule.threshold_pct if rule.threshold_pct is not None else config.threshold_pct
-            report.comparisons.append(compare_metric(label, metric, base_reps.get(metric, []),
-                                                     cand_reps.get(metric, []), threshold, config.alpha,
-                                                     direction(metric, rule)))
+            report.comparisons.append(
+                compare_metric(
+                    label,
+                    metric,
+                    base_reps.get(metric, []),
+                    cand_reps.get(metric, []),
+                    threshold,
+                    config.alpha,
+                    direction(metric, rule),
+                )
+            )
     for point_id, bp in base_points.items():
         if point_id not in cand_points:
-            report.comparisons.append(Comparison(point=bp["label"], metric="*", verdict="missing",
-                                                 note="point only in the baseline"))
+            report.comparisons.append(
+                Comparison(point=bp["label"], metric="*", verdict="missing", note="point only in the baseline")
+            )
     return report

@@ -134,8 +134,9 @@ class _Conn(asyncio.Protocol):
 class LoadGenerator:
     """Sends prepared requests on a schedule and returns one ``RequestRecord`` per request sent."""
 
-    def __init__(self, cfg: ClientConfig, clock_origin_ns: int = 0,
-                 count_tokens: Callable[[str], int] | None = None) -> None:
+    def __init__(
+        self, cfg: ClientConfig, clock_origin_ns: int = 0, count_tokens: Callable[[str], int] | None = None
+    ) -> None:
         if httptools is None:
             raise LoadgenError("the load generator needs httptools: pip install -e '.[serve]'")
         self.cfg = cfg
@@ -158,10 +159,12 @@ class LoadGenerator:
         try:
             _, proto = await asyncio.wait_for(
                 loop.create_connection(lambda: _Conn(self), self.target.host, self.target.port),
-                self.cfg.connect_timeout_s)
+                self.cfg.connect_timeout_s,
+            )
         except TimeoutError:
-            raise OSError(f"connect to {self.target.host}:{self.target.port} timed out after "
-                          f"{self.cfg.connect_timeout_s:g}s") from None
+            raise OSError(
+                f"connect to {self.target.host}:{self.target.port} timed out after {self.cfg.connect_timeout_s:g}s"
+            ) from None
         return proto  # type: ignore[return-value]
 
     def _pop_idle(self) -> _Conn | None:
@@ -181,8 +184,9 @@ class LoadGenerator:
         if self.in_flight == 0 and self.drained is not None:
             self.drained.set()
 
-    def _start(self, index: int, t_sched: int, prepared: Prepared,
-               on_done: Callable[[Exchange], None] | None = None) -> None:
+    def _start(
+        self, index: int, t_sched: int, prepared: Prepared, on_done: Callable[[Exchange], None] | None = None
+    ) -> None:
         def finished(ex: Exchange) -> None:
             self._done(ex)
             if on_done:
@@ -225,8 +229,10 @@ class LoadGenerator:
         try:
             conn = await self._connect()
         except OSError as exc:
-            ex.broken(f"connection closed by the server before any reply; reconnect failed: {exc.strerror or exc}",
-                      time.monotonic_ns())
+            ex.broken(
+                f"connection closed by the server before any reply; reconnect failed: {exc.strerror or exc}",
+                time.monotonic_ns(),
+            )
             return
         if ex.finished:  # timed out meanwhile
             self.idle.append(conn)
@@ -265,8 +271,9 @@ class LoadGenerator:
             c.reused = True
             self.idle.append(c)
 
-    async def run(self, schedule: Schedule, requests: Sequence[Prepared],
-                  duration_s: float | None = None) -> list[RequestRecord]:
+    async def run(
+        self, schedule: Schedule, requests: Sequence[Prepared], duration_s: float | None = None
+    ) -> list[RequestRecord]:
         """One window. ``requests[i]`` is request i's payload. Returns records ordered by index (run clock)."""
         if len(requests) < schedule.num_requests:
             raise ValueError("fewer prepared requests than scheduled")
@@ -309,8 +316,9 @@ class LoadGenerator:
                 await sleep((gap - SPIN_NS) / 1e9 if gap > 2 * SPIN_NS else 0)
             self._start(i, due, requests[i])
 
-    async def _closed_loop(self, concurrency: int, total: int, requests: Sequence[Prepared],
-                           duration_s: float | None) -> None:
+    async def _closed_loop(
+        self, concurrency: int, total: int, requests: Sequence[Prepared], duration_s: float | None
+    ) -> None:
         loop = asyncio.get_running_loop()
         next_index = 0
         stop_at = time.monotonic_ns() + int(duration_s * 1e9) if duration_s else None
@@ -354,10 +362,18 @@ class LoadGenerator:
         if n_in is None:
             n_in, n_in_source = ex.prepared.n_in, ex.prepared.n_in_source
         return RequestRecord(
-            index=ex.index, t_sched_ns=t_sched - o, t_send_ns=t_send - o,
-            t_first_ns=ex.times[0] - o if ok else None, t_end_ns=ex.times[-1] - o if ex.times else None,
-            chunk_times_ns=[t - o for t in ex.times], chunk_tokens=tokens, n_in=n_in, n_out=n_out if ex.times else 0,
-            n_in_source=n_in_source, n_out_source=n_out_source, error=ex.error,
+            index=ex.index,
+            t_sched_ns=t_sched - o,
+            t_send_ns=t_send - o,
+            t_first_ns=ex.times[0] - o if ok else None,
+            t_end_ns=ex.times[-1] - o if ex.times else None,
+            chunk_times_ns=[t - o for t in ex.times],
+            chunk_tokens=tokens,
+            n_in=n_in,
+            n_out=n_out if ex.times else 0,
+            n_in_source=n_in_source,
+            n_out_source=n_out_source,
+            error=ex.error,
         )
 
 
@@ -376,5 +392,3 @@ def run_sync(coro_fn: Callable[[], Any]) -> Any:
     """Run ``coro_fn()`` on a fresh (uv)loop: the worker and the benchmarks are synchronous."""
     with asyncio.Runner(loop_factory=new_loop) as runner:
         return runner.run(coro_fn())
-
-

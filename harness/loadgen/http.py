@@ -56,8 +56,10 @@ def build_body(cfg: ClientConfig, prompt: str, max_tokens: int) -> dict[str, Any
     else:
         body["prompt"] = prompt
     if cfg.include_usage:
-        body["stream_options"] = {"include_usage": True, **({"continuous_usage_stats": True}
-                                                             if cfg.continuous_usage else {})}
+        body["stream_options"] = {
+            "include_usage": True,
+            **({"continuous_usage_stats": True} if cfg.continuous_usage else {}),
+        }
     if cfg.ignore_eos:
         body["ignore_eos"] = True
     body.update(cfg.extra_body)
@@ -68,8 +70,10 @@ def build_request(cfg: ClientConfig, target: Target, body: dict[str, Any]) -> by
     payload = json.dumps(body, separators=(",", ":")).encode()
     path = f"{target.path_prefix}/{'chat/completions' if cfg.api == 'chat' else 'completions'}"
     extra = "".join(f"{k}: {v}\r\n" for k, v in cfg.headers.items())
-    head = (f"POST {path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\nContent-Type: application/json\r\n"
-            f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\n{extra}\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\nContent-Type: application/json\r\n"
+        f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\n{extra}\r\n"
+    )
     return head.encode() + payload
 
 
@@ -89,8 +93,10 @@ def probe(url: str, timeout_s: float = 5.0) -> None:
         with socket.create_connection((target.host, target.port), timeout=timeout_s):
             pass
     except OSError as exc:
-        raise LoadgenError(f"cannot connect to {url} ({target.host}:{target.port}): "
-                           f"{exc.strerror or exc or 'timed out'} (within connect timeout {timeout_s:g}s)") from None
+        raise LoadgenError(
+            f"cannot connect to {url} ({target.host}:{target.port}): "
+            f"{exc.strerror or exc or 'timed out'} (within connect timeout {timeout_s:g}s)"
+        ) from None
 
 
 def http_get(url: str, timeout_s: float = 5.0) -> tuple[int, bytes]:

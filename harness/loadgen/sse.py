@@ -16,9 +16,30 @@ from harness.loadgen.http import Prepared
 class Exchange:
     """One request in flight and what its reply showed so far."""
 
-    __slots__ = ("index", "t_sched", "t_send", "deadline", "status", "sse", "times", "texts", "tokens", "n_in",
-                 "n_out", "error", "buf", "raw", "finished", "on_done", "until_eof", "server_first",
-                 "prepared", "last_ct", "got_bytes", "retried")
+    __slots__ = (
+        "index",
+        "t_sched",
+        "t_send",
+        "deadline",
+        "status",
+        "sse",
+        "times",
+        "texts",
+        "tokens",
+        "n_in",
+        "n_out",
+        "error",
+        "buf",
+        "raw",
+        "finished",
+        "on_done",
+        "until_eof",
+        "server_first",
+        "prepared",
+        "last_ct",
+        "got_bytes",
+        "retried",
+    )
 
     def __init__(self, index: int, t_sched: int, prepared: Prepared, on_done: Callable[[Exchange], None]) -> None:
         self.index, self.t_sched, self.prepared, self.on_done = index, t_sched, prepared, on_done

@@ -48,8 +48,9 @@ def idle_power_w(idle_timelines: Sequence[Timeline]) -> dict[str, float]:
     return sums
 
 
-def _net_figures(figures: dict[str, float | None], totals: dict[str, float], idle_w: dict[str, float],
-                 duration_s: float, n_out: int) -> None:
+def _net_figures(
+    figures: dict[str, float | None], totals: dict[str, float], idle_w: dict[str, float], duration_s: float, n_out: int
+) -> None:
     energy_j = sum(totals.values())
     idle_total = sum(idle_w.get(kind, 0.0) for kind in totals)
     figures["idle_power_w"] = idle_total
@@ -66,8 +67,9 @@ def _counter_update_ms(timelines: Sequence[Timeline]) -> float | None:
     return max(known) if known else None
 
 
-def energy_figures(timelines: Sequence[Timeline], records: Sequence[RequestRecord],
-                   idle_w: dict[str, float] | None = None) -> tuple[dict[str, float | None], dict[str, Any]]:
+def energy_figures(
+    timelines: Sequence[Timeline], records: Sequence[RequestRecord], idle_w: dict[str, float] | None = None
+) -> tuple[dict[str, float | None], dict[str, Any]]:
     """Figures of one repetition and facts about how they were measured (source, confidence)."""
     figures: dict[str, float | None] = {}
     info: dict[str, Any] = {}
@@ -103,8 +105,14 @@ def energy_figures(timelines: Sequence[Timeline], records: Sequence[RequestRecor
         figures[f"{phase}_energy_j"] = float(sum(known)) if known else None
     low = metrics.energy_low_confidence(duration_s, source)
     figures["energy_low_confidence"] = 1.0 if low else 0.0
-    info.update({"energy_source": source, "low_confidence": low, "window_s": duration_s,
-                 "devices": {d: how for d, (_, how) in sources.items()}})
+    info.update(
+        {
+            "energy_source": source,
+            "low_confidence": low,
+            "window_s": duration_s,
+            "devices": {d: how for d, (_, how) in sources.items()},
+        }
+    )
     update_ms = _counter_update_ms(timelines)
     if update_ms is not None:
         info["counter_update_ms"] = update_ms

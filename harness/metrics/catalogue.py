@@ -108,8 +108,13 @@ class Catalogue:
         for name in names:
             m = self.get(name)
             if m is not None:
-                out[name] = {"unit": m.unit, "better": m.better, "family": m.family, "display": m.display,
-                             "description": m.description}
+                out[name] = {
+                    "unit": m.unit,
+                    "better": m.better,
+                    "family": m.family,
+                    "display": m.display,
+                    "description": m.description,
+                }
         return out
 
     def compare_defaults(self) -> tuple[str, ...]:
@@ -122,8 +127,9 @@ class Catalogue:
 CATALOGUE = Catalogue()
 
 
-def _declare(name: str, unit: str, better: Better, family: str, display: str, description: str = "",
-             **flags: bool | int) -> None:
+def _declare(
+    name: str, unit: str, better: Better, family: str, display: str, description: str = "", **flags: bool | int
+) -> None:
     CATALOGUE.declare(Metric(name, unit, better, family, display, description, **flags))
 
 
@@ -139,13 +145,29 @@ def _declare_requests() -> None:
 
 
 def _declare_throughput() -> None:
-    _declare("output_throughput_tok_s", "tok/s", "higher", "throughput", "out tok/s", "Σ n_out / window_s",
-             gate=True, show=True, compare=True)
-    _declare("total_token_throughput_tok_s", "tok/s", "higher", "throughput", "total tok/s",
-             "Σ (n_in + n_out) / window_s")
+    _declare(
+        "output_throughput_tok_s",
+        "tok/s",
+        "higher",
+        "throughput",
+        "out tok/s",
+        "Σ n_out / window_s",
+        gate=True,
+        show=True,
+        compare=True,
+    )
+    _declare(
+        "total_token_throughput_tok_s", "tok/s", "higher", "throughput", "total tok/s", "Σ (n_in + n_out) / window_s"
+    )
     _declare("request_throughput_req_s", "req/s", "higher", "throughput", "req/s", "successful requests / window_s")
-    _declare("decode_throughput_tok_s", "tok/s", "higher", "throughput", "decode tok/s",
-             "offline batch: batch × (n_out − 1) / (t_end − t_first), mean over batches")
+    _declare(
+        "decode_throughput_tok_s",
+        "tok/s",
+        "higher",
+        "throughput",
+        "decode tok/s",
+        "offline batch: batch × (n_out − 1) / (t_end − t_first), mean over batches",
+    )
 
 
 def _declare_latency() -> None:
@@ -157,74 +179,155 @@ def _declare_latency() -> None:
                 _declare(key, "count", "none", "latency", f"{label} n", f"number of {label} samples")
                 continue
             shown = stat == "p50" and series in ("ttft_ms", "tpot_ms", "e2e_ms")
-            _declare(key, "ms", "lower", "latency", f"{label} {stat} ms", f"{stat} of {label} over the window",
-                     gate=shown, show=shown, compare=shown)
-    _declare("tokens_per_chunk_mean", "count", "none", "latency", "tok/chunk",
-             "mean tokens carried per token-bearing chunk")
-    _declare("prefill_ms_mean", "ms", "lower", "latency", "prefill ms",
-             "offline batch: submission to the batch's first token, mean over batches")
-    _declare("vllm_first_token_lag_ms_mean", "ms", "lower", "latency", "vLLM 1st-token lag",
-             "vLLM engine core's first-token time to when the caller got it")
+            _declare(
+                key,
+                "ms",
+                "lower",
+                "latency",
+                f"{label} {stat} ms",
+                f"{stat} of {label} over the window",
+                gate=shown,
+                show=shown,
+                compare=shown,
+            )
+    _declare(
+        "tokens_per_chunk_mean", "count", "none", "latency", "tok/chunk", "mean tokens carried per token-bearing chunk"
+    )
+    _declare(
+        "prefill_ms_mean",
+        "ms",
+        "lower",
+        "latency",
+        "prefill ms",
+        "offline batch: submission to the batch's first token, mean over batches",
+    )
+    _declare(
+        "vllm_first_token_lag_ms_mean",
+        "ms",
+        "lower",
+        "latency",
+        "vLLM 1st-token lag",
+        "vLLM engine core's first-token time to when the caller got it",
+    )
 
 
 def _declare_memory() -> None:
-    _declare("mem_peak_rss_bytes", "bytes", "lower", "memory", "peak RSS",
-             "peak RSS of the engine's process tree (psutil)", gate=True, show=True, compare=True)
+    _declare(
+        "mem_peak_rss_bytes",
+        "bytes",
+        "lower",
+        "memory",
+        "peak RSS",
+        "peak RSS of the engine's process tree (psutil)",
+        gate=True,
+        show=True,
+        compare=True,
+    )
     _declare("cpu_util_mean_pct", "%", "none", "memory", "CPU %", "mean CPU of the engine's process tree")
-    _declare("gpu_mem_peak_bytes", "bytes", "lower", "memory", "GPU mem peak",
-             "peak NVML device memory used, summed over the engine's GPUs", column=2)
-    _declare("torch_cuda_max_allocated_bytes", "bytes", "lower", "memory", "torch max alloc",
-             "torch.cuda.max_memory_allocated")
-    _declare("weights_bytes", "bytes", "lower", "memory", "weights", "bytes the model's weights occupy",
-             column=3)
+    _declare(
+        "gpu_mem_peak_bytes",
+        "bytes",
+        "lower",
+        "memory",
+        "GPU mem peak",
+        "peak NVML device memory used, summed over the engine's GPUs",
+        column=2,
+    )
+    _declare(
+        "torch_cuda_max_allocated_bytes",
+        "bytes",
+        "lower",
+        "memory",
+        "torch max alloc",
+        "torch.cuda.max_memory_allocated",
+    )
+    _declare("weights_bytes", "bytes", "lower", "memory", "weights", "bytes the model's weights occupy", column=3)
 
 
 def _declare_energy() -> None:
     _declare("energy_j", "J", "lower", "energy", "energy J", "gross energy of the window")
-    _declare("energy_per_token_j", "J", "lower", "energy", "J/tok", "energy_j / Σ n_out", gate=True,
-             column=1, compare=True)
+    _declare(
+        "energy_per_token_j", "J", "lower", "energy", "J/tok", "energy_j / Σ n_out", gate=True, column=1, compare=True
+    )
     _declare("energy_net_j", "J", "lower", "energy", "net J", "energy − idle power × duration")
     _declare("energy_net_per_token_j", "J", "lower", "energy", "net J/tok", "energy_net_j / Σ n_out")
     _declare("idle_power_w", "W", "none", "energy", "idle W", "idle power measured before the point")
-    _declare("energy_low_confidence", "flag", "none", "energy", "low conf.",
-             "1 when the window is under 1 s or energy came from integrating power")
+    _declare(
+        "energy_low_confidence",
+        "flag",
+        "none",
+        "energy",
+        "low conf.",
+        "1 when the window is under 1 s or energy came from integrating power",
+    )
     _declare("gpu_power_peak_w", "W", "lower", "energy", "GPU W peak", "peak power, summed over the GPUs")
     for kind in ENERGY_KINDS:
         _declare(f"{kind}_energy_j", "J", "lower", "energy", f"{kind} J", f"{kind} energy of the window")
         _declare(f"{kind}_power_mean_w", "W", "lower", "energy", f"{kind} W", f"mean {kind} power of the window")
         _declare(f"{kind}_idle_power_w", "W", "none", "energy", f"{kind} idle W", f"idle {kind} power")
     for phase in PHASES:
-        _declare(f"{phase}_energy_j", "J", "lower", "energy", f"{phase} J",
-                 f"energy while the engine was {phase if phase != 'mixed' else 'prefilling and decoding'}")
+        _declare(
+            f"{phase}_energy_j",
+            "J",
+            "lower",
+            "energy",
+            f"{phase} J",
+            f"energy while the engine was {phase if phase != 'mixed' else 'prefilling and decoding'}",
+        )
     _declare("co2e_kg", "kg", "lower", "energy", "CO2e kg", "codecarbon's CO2e from measured energy")
-    _declare("co2e_estimate_kg", "kg", "lower", "energy", "CO2e est. kg",
-             "codecarbon's CO2e where its CPU figure was a TDP estimate")
+    _declare(
+        "co2e_estimate_kg",
+        "kg",
+        "lower",
+        "energy",
+        "CO2e est. kg",
+        "codecarbon's CO2e where its CPU figure was a TDP estimate",
+    )
 
 
 def _declare_slo() -> None:
-    _declare("goodput_req_s", "req/s", "higher", "slo", "goodput req/s",
-             "requests meeting every SLO / window_s", gate=True)
+    _declare(
+        "goodput_req_s", "req/s", "higher", "slo", "goodput req/s", "requests meeting every SLO / window_s", gate=True
+    )
     _declare("slo_attainment", "ratio", "higher", "slo", "SLO attained", "requests meeting every SLO / requests")
 
 
 def _declare_fidelity() -> None:
-    _declare("fidelity_kl_mean", "nats", "lower", "fidelity", "KL", "mean KL(p_ref ‖ p_point) per token",
-             column=5)
-    _declare("fidelity_top1_agreement", "ratio", "higher", "fidelity", "top-1", "top-1 agreement with the reference",
-             column=6)
-    _declare("perplexity", "ratio", "lower", "fidelity", "ppl", "perplexity on the fixed text",
-             column=7)
+    _declare("fidelity_kl_mean", "nats", "lower", "fidelity", "KL", "mean KL(p_ref ‖ p_point) per token", column=5)
+    _declare(
+        "fidelity_top1_agreement",
+        "ratio",
+        "higher",
+        "fidelity",
+        "top-1",
+        "top-1 agreement with the reference",
+        column=6,
+    )
+    _declare("perplexity", "ratio", "lower", "fidelity", "ppl", "perplexity on the fixed text", column=7)
     _declare("perplexity_ref", "ratio", "none", "fidelity", "ppl ref", "the reference's perplexity")
-    _declare("compression_rate", "ratio", "higher", "memory", "compr.", "reference weight bytes ÷ the point's",
-             column=4)
+    _declare(
+        "compression_rate", "ratio", "higher", "memory", "compr.", "reference weight bytes ÷ the point's", column=4
+    )
     _declare("fidelity_tokens", "count", "none", "fidelity", "fid. tokens", "tokens of the fixed text compared")
 
 
 def _declare_server() -> None:
-    CATALOGUE.declare_pattern(r"server_[A-Za-z0-9_]+", Metric(
-        "server_*", "", "none", "server", "server", "a server's /metrics: counters as window deltas, gauges after"))
+    CATALOGUE.declare_pattern(
+        r"server_[A-Za-z0-9_]+",
+        Metric(
+            "server_*", "", "none", "server", "server", "a server's /metrics: counters as window deltas, gauges after"
+        ),
+    )
 
 
-for _section in (_declare_requests, _declare_throughput, _declare_latency, _declare_memory, _declare_energy,
-                 _declare_slo, _declare_fidelity, _declare_server):
+for _section in (
+    _declare_requests,
+    _declare_throughput,
+    _declare_latency,
+    _declare_memory,
+    _declare_energy,
+    _declare_slo,
+    _declare_fidelity,
+    _declare_server,
+):
     _section()

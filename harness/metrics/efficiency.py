@@ -26,8 +26,9 @@ def decode_flops(n_params: float, n_layers: int, n_in: int, n_out: int, d_model:
     return 2 * n_params * steps + 2 * n_layers * d_model * (steps * n_in + steps * (steps + 1) / 2)
 
 
-def kv_cache_bytes(n_layers: int, n_kv_heads: int, head_dim: int, context: int, bytes_per_element: float,
-                   batch: int = 1) -> float:
+def kv_cache_bytes(
+    n_layers: int, n_kv_heads: int, head_dim: int, context: int, bytes_per_element: float, batch: int = 1
+) -> float:
     """K and V for every layer and position: 2 × n_layers × n_kv_heads × head_dim × context × bytes × batch."""
     return 2 * n_layers * n_kv_heads * head_dim * context * bytes_per_element * batch
 

@@ -22,8 +22,9 @@ def _power_samples(t_ns: Sequence[int], watts: Sequence[float | None]) -> tuple[
     return t, w
 
 
-def integrate_power_j(t_ns: Sequence[int], watts: Sequence[float | None], start_ns: int | None = None,
-                      end_ns: int | None = None) -> float | None:
+def integrate_power_j(
+    t_ns: Sequence[int], watts: Sequence[float | None], start_ns: int | None = None, end_ns: int | None = None
+) -> float | None:
     """Trapezoidal integral of power samples: Σ (w_i + w_{i+1}) / 2 × (t_{i+1} − t_i), W × s = J.
 
     Samples without a reading (None/NaN) are skipped. With ``start_ns``/``end_ns`` the integral is clipped to that
@@ -53,8 +54,9 @@ def power_coverage_s(t_ns: Sequence[int], watts: Sequence[float | None], start_n
     return max(0.0, min(float(end_ns), t[-1]) - max(float(start_ns), t[0])) / NS_PER_S
 
 
-def average_power_w(t_ns: Sequence[int], watts: Sequence[float | None], start_ns: int | None = None,
-                    end_ns: int | None = None) -> float | None:
+def average_power_w(
+    t_ns: Sequence[int], watts: Sequence[float | None], start_ns: int | None = None, end_ns: int | None = None
+) -> float | None:
     """Time-weighted mean power = trapezoidal energy / covered duration (e.g. idle power before a point)."""
     t, w = _power_samples(t_ns, watts)
     if t.size == 0:
@@ -70,8 +72,9 @@ def average_power_w(t_ns: Sequence[int], watts: Sequence[float | None], start_ns
     return energy / ((hi - lo) / NS_PER_S)
 
 
-def energy_in_intervals_j(t_ns: Sequence[int], watts: Sequence[float | None],
-                          intervals: Iterable[tuple[int, int]]) -> float | None:
+def energy_in_intervals_j(
+    t_ns: Sequence[int], watts: Sequence[float | None], intervals: Iterable[tuple[int, int]]
+) -> float | None:
     """Σ of ``integrate_power_j`` over disjoint intervals (e.g. ``phase_intervals(...)["prefill"]``); an interval
     outside the samples adds nothing; None when no interval overlaps the samples."""
     parts = [integrate_power_j(t_ns, watts, a, b) for a, b in intervals]

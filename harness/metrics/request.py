@@ -43,6 +43,12 @@ def request_metrics(r: RequestRecord) -> RequestMetrics | None:
         tpot_ms = (e2e_ms - ttft_ms) / (r.n_out - 1)
     times = r.chunk_times_ns
     itl_ms = [(b - a) / NS_PER_MS for a, b in zip(times, times[1:], strict=False)]
-    itl_tokens = list(r.chunk_tokens[1:len(times)]) if len(r.chunk_tokens) >= len(times) else []
-    return RequestMetrics(ttft_ms=ttft_ms, e2e_ms=e2e_ms, tpot_ms=tpot_ms, itl_ms=itl_ms, itl_tokens=itl_tokens,
-                          send_lag_ms=(r.t_send_ns - r.t_sched_ns) / NS_PER_MS)
+    itl_tokens = list(r.chunk_tokens[1 : len(times)]) if len(r.chunk_tokens) >= len(times) else []
+    return RequestMetrics(
+        ttft_ms=ttft_ms,
+        e2e_ms=e2e_ms,
+        tpot_ms=tpot_ms,
+        itl_ms=itl_ms,
+        itl_tokens=itl_tokens,
+        send_lag_ms=(r.t_send_ns - r.t_sched_ns) / NS_PER_MS,
+    )

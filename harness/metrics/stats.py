@@ -20,12 +20,17 @@ def distribution(values: Iterable[float | None]) -> dict[str, float | None]:
     if data.size == 0:
         return {**{f"p{q}": None for q in PERCENTILES}, "mean": None, "std": None, "count": 0.0}
     pct = np.percentile(data, PERCENTILES, method="linear")
-    return {**{f"p{q}": float(v) for q, v in zip(PERCENTILES, pct, strict=True)},
-            "mean": float(data.mean()), "std": float(data.std(ddof=0)), "count": float(data.size)}
+    return {
+        **{f"p{q}": float(v) for q, v in zip(PERCENTILES, pct, strict=True)},
+        "mean": float(data.mean()),
+        "std": float(data.std(ddof=0)),
+        "count": float(data.size),
+    }
 
 
-def bootstrap_median_ci(values: Sequence[float | None], seed: int = 0, n_resamples: int = 1000,
-                        confidence: float = 0.95) -> tuple[float | None, float | None, float | None]:
+def bootstrap_median_ci(
+    values: Sequence[float | None], seed: int = 0, n_resamples: int = 1000, confidence: float = 0.95
+) -> tuple[float | None, float | None, float | None]:
     """(median, low, high): the median of the repetitions' values and a seeded percentile-bootstrap CI of it.
 
     Resamples the values with replacement ``n_resamples`` times (≥ 1000, per METRICS.md) from
@@ -51,14 +56,18 @@ def bootstrap_median_ci(values: Sequence[float | None], seed: int = 0, n_resampl
     return median, float(low), float(high)
 
 
-def aggregate_repetitions(per_rep: Sequence[dict[str, float | None]], seed: int = 0, n_resamples: int = 1000,
-                          confidence: float = 0.95) -> dict[str, tuple[float | None, float | None, float | None]]:
+def aggregate_repetitions(
+    per_rep: Sequence[dict[str, float | None]], seed: int = 0, n_resamples: int = 1000, confidence: float = 0.95
+) -> dict[str, tuple[float | None, float | None, float | None]]:
     """For every key found in any repetition: ``bootstrap_median_ci`` over the repetitions' values (a repetition
     lacking the key, or holding None, is skipped for that key). Keys keep first-seen order."""
     keys = list(dict.fromkeys(k for rep in per_rep for k in rep))
-    return {k: bootstrap_median_ci([rep.get(k) for rep in per_rep], seed=seed, n_resamples=n_resamples,
-                                   confidence=confidence)
-            for k in keys}
+    return {
+        k: bootstrap_median_ci(
+            [rep.get(k) for rep in per_rep], seed=seed, n_resamples=n_resamples, confidence=confidence
+        )
+        for k in keys
+    }
 
 
 def peak(values: Iterable[float | None]) -> float | None:

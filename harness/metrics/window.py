@@ -67,8 +67,9 @@ class WindowSLO:
         return not (self.e2e_ms is not None and m.e2e_ms > self.e2e_ms)
 
 
-def window_metrics(records: Sequence[RequestRecord], slo: WindowSLO | None = None,
-                   offline_batches: bool = True) -> dict[str, float | None]:
+def window_metrics(
+    records: Sequence[RequestRecord], slo: WindowSLO | None = None, offline_batches: bool = True
+) -> dict[str, float | None]:
     """One sweep point, one repetition (warmup already excluded). Keys:
 
     - ``request_count`` (all requests sent, failed included), ``error_count`` (failed), ``error_rate`` =
@@ -107,16 +108,18 @@ def window_metrics(records: Sequence[RequestRecord], slo: WindowSLO | None = Non
     def rate(x: float) -> float | None:
         return x / window_s if window_s is not None and window_s > 0 else None
 
-    out.update({
-        "window_s": window_s,
-        "output_tokens_total": float(n_out),
-        "input_tokens_total": float(n_in),
-        "output_throughput_tok_s": rate(n_out),
-        "total_token_throughput_tok_s": rate(n_out + n_in),
-        "request_throughput_req_s": rate(len(done)),
-        "goodput_req_s": rate(good),
-        "slo_attainment": good / n_sent if n_sent else None,
-    })
+    out.update(
+        {
+            "window_s": window_s,
+            "output_tokens_total": float(n_out),
+            "input_tokens_total": float(n_in),
+            "output_throughput_tok_s": rate(n_out),
+            "total_token_throughput_tok_s": rate(n_out + n_in),
+            "request_throughput_req_s": rate(len(done)),
+            "goodput_req_s": rate(good),
+            "slo_attainment": good / n_sent if n_sent else None,
+        }
+    )
     series: dict[str, list[float]] = {
         "ttft_ms": [m.ttft_ms for _, m in done],
         "tpot_ms": [m.tpot_ms for _, m in done if m.tpot_ms is not None],

@@ -65,8 +65,13 @@ def corpus_text() -> str:
 
 def spec_hash(seed: int, name: str = "tiny-llama") -> str:
     shape, dtype = SHAPES[name]
-    spec = {"shape": shape, "vocab": VOCAB_SIZE, "seed": seed, "builder": BUILDER_VERSION,
-            "corpus": hashlib.sha256(corpus_text().encode()).hexdigest()}
+    spec = {
+        "shape": shape,
+        "vocab": VOCAB_SIZE,
+        "seed": seed,
+        "builder": BUILDER_VERSION,
+        "corpus": hashlib.sha256(corpus_text().encode()).hexdigest(),
+    }
     if name != "tiny-llama":  # keep tiny-llama's cache key as it was
         spec.update({"name": name, "dtype": dtype})
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
@@ -80,13 +85,22 @@ def _train_tokenizer(dest: Path) -> Any:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=list(SPECIAL_TOKENS),
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     text = corpus_text()
-    lines = [text[i:i + 2000] for i in range(0, len(text), 2000)]
+    lines = [text[i : i + 2000] for i in range(0, len(text), 2000)]
     tok.train_from_iterator(lines, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|bos|>", eos_token="<|eos|>",
-                                   pad_token="<|pad|>", model_max_length=LLAMA_SHAPE["max_position_embeddings"])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|bos|>",
+        eos_token="<|eos|>",
+        pad_token="<|pad|>",
+        model_max_length=LLAMA_SHAPE["max_position_embeddings"],
+    )
     fast.save_pretrained(dest)
     # transformers 5 writes tokenizer_class "TokenizersBackend", which 4.x cannot load (tried 4.57); both load this.
     config_path = dest / "tokenizer_config.json"
@@ -125,9 +139,12 @@ def _build(dest: Path, seed: int, name: str) -> Path:
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).to(getattr(torch, SHAPES[name][1])).eval()
-    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
-                                               eos_token_id=tokenizer.eos_token_id,
-                                               pad_token_id=tokenizer.pad_token_id, do_sample=False)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    )
     model.save_pretrained(dest, safe_serialization=True)
     weights = dest / "model.safetensors"
     manifest = {

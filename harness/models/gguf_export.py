@@ -191,8 +191,12 @@ def _write_tokenizer(writer: Any, tok: dict[str, Any]) -> None:
     writer.add_token_list(tok["tokens"])
     writer.add_token_types(tok["token_types"])
     writer.add_token_merges(tok["merges"])
-    for key, add in (("bos", writer.add_bos_token_id), ("eos", writer.add_eos_token_id),
-                     ("pad", writer.add_pad_token_id), ("unk", writer.add_unk_token_id)):
+    for key, add in (
+        ("bos", writer.add_bos_token_id),
+        ("eos", writer.add_eos_token_id),
+        ("pad", writer.add_pad_token_id),
+        ("unk", writer.add_unk_token_id),
+    ):
         if tok.get(key) is not None:
             add(int(tok[key]))
     writer.add_add_bos_token(tok["add_bos"])

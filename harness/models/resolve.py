@@ -63,11 +63,13 @@ def resolve_model(name: str) -> ResolvedModel:
         return ResolvedModel(name=name, path=path, tokenizer_path=path, format="hf")
     if name == "embedded:smollm2-135m":
         gguf = smollm2_gguf()
-        return ResolvedModel(name=name, path=str(gguf.parent), gguf_file=gguf.name, tokenizer_path=str(gguf.parent),
-                             format="gguf")
+        return ResolvedModel(
+            name=name, path=str(gguf.parent), gguf_file=gguf.name, tokenizer_path=str(gguf.parent), format="gguf"
+        )
     path = _local_path(name)
     assert path is not None  # check_model_name raised otherwise
     if path.is_file():
-        return ResolvedModel(name=name, path=str(path.parent), gguf_file=path.name, tokenizer_path=str(path.parent),
-                             format="gguf")
+        return ResolvedModel(
+            name=name, path=str(path.parent), gguf_file=path.name, tokenizer_path=str(path.parent), format="gguf"
+        )
     return ResolvedModel(name=name, path=str(path), tokenizer_path=str(path), format="hf")

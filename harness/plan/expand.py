@@ -37,8 +37,9 @@ def _combinations(axes: dict[str, list[Any]], zips: list[list[str]]) -> Iterator
             groups.append(present)
             zipped.update(present)
     groups += [[a] for a in axes if a not in zipped]
-    per_group = [[dict(zip(g, values, strict=True)) for values in zip(*(axes[a] for a in g), strict=True)]
-                 for g in groups]
+    per_group = [
+        [dict(zip(g, values, strict=True)) for values in zip(*(axes[a] for a in g), strict=True)] for g in groups
+    ]
     for combo in itertools.product(*per_group):
         merged: dict[str, Any] = {}
         for part in combo:
@@ -70,9 +71,14 @@ def expand(suite: Suite) -> list[Point]:
             if suite.workload.kind == "serving":
                 w = suite.workload
                 workload_cfg = ServingWorkloadConfig(
-                    **{f: values[f] for f in SERVING_AXES}, burst_size=w.burst_size, duration_s=w.duration_s,
-                    trace=w.trace, request_timeout_s=w.request_timeout_s, warm_connections=w.warm_connections,
-                    seed=w.seed)
+                    **{f: values[f] for f in SERVING_AXES},
+                    burst_size=w.burst_size,
+                    duration_s=w.duration_s,
+                    trace=w.trace,
+                    request_timeout_s=w.request_timeout_s,
+                    warm_connections=w.warm_connections,
+                    seed=w.seed,
+                )
             else:
                 workload_cfg = WorkloadConfig(**{f: values[f] for f in OFFLINE_AXES}, seed=suite.workload.seed)
             identity = {

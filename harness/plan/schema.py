@@ -59,8 +59,18 @@ class EngineSpec(_Strict):
         return self
 
 
-SERVING_ONLY = ("api", "arrival", "rate", "concurrency", "num_requests", "burst_size", "duration_s", "trace",
-                "request_timeout_s", "warm_connections")
+SERVING_ONLY = (
+    "api",
+    "arrival",
+    "rate",
+    "concurrency",
+    "num_requests",
+    "burst_size",
+    "duration_s",
+    "trace",
+    "request_timeout_s",
+    "warm_connections",
+)
 ARRIVAL_NAMES = ("concurrency", "constant", "poisson", "burst", "trace")
 
 
@@ -104,8 +114,9 @@ class WorkloadSpec(_Strict):
     def _arrival_known(cls, value: str | list[str]) -> str | list[str]:
         for item in listify(value):
             if item not in ARRIVAL_NAMES:
-                raise ValueError(f"unknown arrival {item!r}{did_you_mean(item, ARRIVAL_NAMES)}; known: "
-                                 f"{', '.join(ARRIVAL_NAMES)}")
+                raise ValueError(
+                    f"unknown arrival {item!r}{did_you_mean(item, ARRIVAL_NAMES)}; known: {', '.join(ARRIVAL_NAMES)}"
+                )
         return value
 
     @model_validator(mode="after")
@@ -133,8 +144,9 @@ class ServingSearchSpec(_Strict):
     rate_max: float | None = Field(default=None, gt=0, description="slo: upper bracket (default: max throughput)")
     tolerance_pct: float = Field(default=5.0, gt=0, description="slo: stop when the bracket is this narrow")
     max_concurrency: int = Field(default=64, ge=1, description="users of the max-throughput trial")
-    saturation_pct: float = Field(default=90.0, gt=0, le=100,
-                                  description="a rate is saturated when achieved < this % of offered")
+    saturation_pct: float = Field(
+        default=90.0, gt=0, le=100, description="a rate is saturated when achieved < this % of offered"
+    )
 
 
 class SLOSpec(_Strict):
@@ -163,8 +175,9 @@ class ArgSearchSpec(_Strict):
     objective: str = Field(default="output_throughput_tok_s", description="a stored metric, e.g. ttft_ms_p99")
     direction: Literal["maximize", "minimize"] = "maximize"
     constraints: dict[str, Bound] = Field(default_factory=dict, description="e.g. {tpot_ms_p99: {max: 50}}")
-    space: dict[str, list[Scalar]] = Field(min_length=1, description="axis → candidate values, e.g. "
-                                           "{args.max_num_seqs: [1, 2, 4, 8], batch_size: [4, 16]}")
+    space: dict[str, list[Scalar]] = Field(
+        min_length=1, description="axis → candidate values, e.g. {args.max_num_seqs: [1, 2, 4, 8], batch_size: [4, 16]}"
+    )
     max_trials: int = Field(default=8, ge=1, le=500)
     strategy: Literal["coordinate"] = "coordinate"
     seed: int = 0
@@ -174,8 +187,9 @@ class ArgSearchSpec(_Strict):
     def _axes(cls, value: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
         for axis, values in value.items():
             if not is_axis(axis):
-                raise ValueError(f"unknown axis {axis!r}{did_you_mean(axis, AXIS_PATHS)}; use an axis name or "
-                                 "args.NAME")
+                raise ValueError(
+                    f"unknown axis {axis!r}{did_you_mean(axis, AXIS_PATHS)}; use an axis name or args.NAME"
+                )
             if not values:
                 raise ValueError(f"{axis}: needs at least one value")
         return value
@@ -198,8 +212,10 @@ class Suite(_Strict):
     fidelity: bool = Field(default=False, description="KL/top-1/perplexity against float32 on a fixed text")
     gate: dict[str, Any] = Field(default_factory=dict)
     search: Annotated[ServingSearchSpec | ArgSearchSpec, Field(discriminator="mode")] | None = Field(
-        default=None, description="serving: rate sweep or SLO search (mode rate_sweep|slo); any engine: engine-"
-        "argument search (mode args)")
+        default=None,
+        description="serving: rate sweep or SLO search (mode rate_sweep|slo); any engine: engine-"
+        "argument search (mode args)",
+    )
 
     # where each key was written, for errors found after parsing (unknown adapter, quantization, sampler)
     _source: str = PrivateAttr(default="<suite>")
@@ -234,8 +250,10 @@ class Suite(_Strict):
                     raise ValueError(f"exclude: unknown axis {axis!r}{did_you_mean(axis, AXIS_PATHS)}")
         serving_search = isinstance(self.search, ServingSearchSpec)
         if serving_search and self.workload.kind != "serving":
-            raise ValueError(f"search: mode {self.search.mode} needs `workload.kind: serving` "  # type: ignore[union-attr]
-                             "(engine arguments are searched with mode: args)")
+            raise ValueError(
+                f"search: mode {self.search.mode} needs `workload.kind: serving` "  # type: ignore[union-attr]
+                "(engine arguments are searched with mode: args)"
+            )
         if self.workload.kind == "serving" and not serving_search:
             arrivals = listify(self.workload.arrival)
             if any(a in ("constant", "poisson", "burst") for a in arrivals) and self.workload.rate is None:

@@ -24,8 +24,9 @@ def build_report(opened: list[tuple[Store, str]], title: str | None = None) -> s
         raise ReportError("no run to report on")
     data = collect(opened)
     main = data["runs"][data["main"]]
-    title = title or (f"{main['suite_name']} — run {main['run_id']}"
-                      + (f" vs {opened[0][1]}" if len(opened) > 1 else ""))
+    title = title or (
+        f"{main['suite_name']} — run {main['run_id']}" + (f" vs {opened[0][1]}" if len(opened) > 1 else "")
+    )
     return render_html(data, title)
 
 

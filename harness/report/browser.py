@@ -110,8 +110,11 @@ class Page:
 
     def evaluate(self, expression: str, await_promise: bool = True, timeout_s: float | None = None) -> Any:
         """The JSON value of ``expression`` (a promise is awaited); a script error raises BrowserError."""
-        result = self.send("Runtime.evaluate", {"expression": expression, "awaitPromise": await_promise,
-                                                "returnByValue": True}, timeout_s=timeout_s)
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "awaitPromise": await_promise, "returnByValue": True},
+            timeout_s=timeout_s,
+        )
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
             raise BrowserError(details.get("exception", {}).get("description") or details.get("text"))
@@ -139,25 +142,42 @@ class Page:
 
     def errors(self) -> list[str]:
         """Everything that counts as an error: console errors, uncaught exceptions, log errors (CSP, failed loads)."""
-        return ([f"console.{c['type']}: {c['text']}" for c in self.console if c["type"] in ("error", "assert")]
-                + [f"exception: {e}" for e in self.exceptions] + [f"log: {e}" for e in self.log_errors])
+        return (
+            [f"console.{c['type']}: {c['text']}" for c in self.console if c["type"] in ("error", "assert")]
+            + [f"exception: {e}" for e in self.exceptions]
+            + [f"log: {e}" for e in self.log_errors]
+        )
 
 
 class Chromium:
     """A headless Chromium with its own throw-away profile, stopped on ``close()`` (or leaving a ``with``)."""
 
-    def __init__(self, binary: str | None = None, width: int = 1366, height: int = 900,
-                 timeout_s: float = 60) -> None:
+    def __init__(self, binary: str | None = None, width: int = 1366, height: int = 900, timeout_s: float = 60) -> None:
         self.binary = binary or find_chromium()
         if not self.binary:
             raise BrowserError("Chromium not found: install the Debian package `chromium` or set HARNESS_CHROMIUM")
         self.width, self.height, self.timeout_s = width, height, timeout_s
         self.profile = Path(tempfile.mkdtemp(prefix="harness-chromium-"))
-        args = [self.binary, "--headless=new", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
-                f"--user-data-dir={self.profile}", f"--window-size={width},{height}", "--no-first-run",
-                "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio",
-                "--disable-dev-shm-usage", "--disable-gpu", "--hide-scrollbars", "about:blank"]
+        args = [
+            self.binary,
+            "--headless=new",
+            "--remote-debugging-port=0",
+            "--remote-debugging-address=127.0.0.1",
+            f"--user-data-dir={self.profile}",
+            f"--window-size={width},{height}",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--disable-default-apps",
+            "--mute-audio",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "about:blank",
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
         self.log = (self.profile / "chromium.log").open("wb")
@@ -169,8 +189,10 @@ class Chromium:
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise BrowserError(f"Chromium exited with {self.proc.returncode}: "
-                                   f"{(self.profile / 'chromium.log').read_text(errors='replace')[-800:]}")
+                raise BrowserError(
+                    f"Chromium exited with {self.proc.returncode}: "
+                    f"{(self.profile / 'chromium.log').read_text(errors='replace')[-800:]}"
+                )
             if marker.exists():
                 lines = marker.read_text().split()
                 if lines:
@@ -185,8 +207,10 @@ class Chromium:
         with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
             target = json.loads(reply.read())
         page = Page(target["webSocketDebuggerUrl"], self.timeout_s)
-        page.send("Emulation.setDeviceMetricsOverride", {"width": self.width, "height": self.height,
-                                                         "deviceScaleFactor": 1, "mobile": False})
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+        )
         return page
 
     def close(self) -> None:
@@ -220,10 +244,19 @@ def check_report(page: Page, path: Path, screenshot: Path | None = None, settle_
         page.screenshot(screenshot)
     expected = page.evaluate("window.harnessReport.expected")
     for plot_id in expected:
-        page.evaluate(f"document.getElementById({json.dumps(plot_id)}).scrollIntoView();"
-                      f"window.harnessReport.whenDrawn({json.dumps(plot_id)})", timeout_s=60)
+        page.evaluate(
+            f"document.getElementById({json.dumps(plot_id)}).scrollIntoView();"
+            f"window.harnessReport.whenDrawn({json.dumps(plot_id)})",
+            timeout_s=60,
+        )
     page.idle(settle_s)
     rendered = page.evaluate(
-        "window.harnessReport.expected.filter(id => document.getElementById(id).querySelector('svg.main-svg'))")
-    return {"expected": expected, "rendered": rendered, "errors": page.errors(),
-            "requests": [u for u in page.requests if u != url], "screenshot": screenshot}
+        "window.harnessReport.expected.filter(id => document.getElementById(id).querySelector('svg.main-svg'))"
+    )
+    return {
+        "expected": expected,
+        "rendered": rendered,
+        "errors": page.errors(),
+        "requests": [u for u in page.requests if u != url],
+        "screenshot": screenshot,
+    }

@@ -27,8 +27,11 @@ FIDELITY_METRICS = tuple(m.name for m in CATALOGUE if m.family == "fidelity" and
 COST_METRICS = ("output_throughput_tok_s", "energy_per_token_j")
 SLO_METRICS = tuple(CATALOGUE.names("slo"))
 # Preferred first entries of each family's metric menu; the rest follow alphabetically.
-FAMILY_FIRST = {"energy": ("energy_per_token_j", "energy_net_per_token_j", "energy_j"),
-                "memory": ("mem_peak_rss_bytes", "gpu_mem_peak_bytes"), "slo": SLO_METRICS}
+FAMILY_FIRST = {
+    "energy": ("energy_per_token_j", "energy_net_per_token_j", "energy_j"),
+    "memory": ("mem_peak_rss_bytes", "gpu_mem_peak_bytes"),
+    "slo": SLO_METRICS,
+}
 # The points table: `harness show`'s columns, then the SLO figures.
 TABLE_METRICS = [m.name for m in CATALOGUE.show_columns() + CATALOGUE.optional_columns()] + list(SLO_METRICS)
 # Timeline fields drawn, by unit suffix: one panel each.
@@ -51,8 +54,9 @@ def rnd(value: Any) -> Any:
     return value
 
 
-def pareto_front(xs: Sequence[float | None], ys: Sequence[float | None], x_better: str = "lower",
-                 y_better: str = "higher") -> list[int]:
+def pareto_front(
+    xs: Sequence[float | None], ys: Sequence[float | None], x_better: str = "lower", y_better: str = "higher"
+) -> list[int]:
     """Indices of the non-dominated points, ordered by x from best to worst.
 
     A point dominates another when it is at least as good on both axes and strictly better on one. Points with a
@@ -61,8 +65,11 @@ def pareto_front(xs: Sequence[float | None], ys: Sequence[float | None], x_bette
     sx = 1.0 if x_better == "lower" else -1.0
     sy = 1.0 if y_better == "lower" else -1.0
     # minimise (sx*x, sy*y)
-    items = [(sx * x, sy * y, i) for i, (x, y) in enumerate(zip(xs, ys, strict=True))
-             if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
+    items = [
+        (sx * x, sy * y, i)
+        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
+    ]
     items.sort()
     front: list[int] = []
     best_y = math.inf
@@ -87,7 +94,7 @@ def decimate(t: Sequence[float], v: Sequence[float | None], max_samples: int) ->
     size = len(pairs) / buckets
     out: list[tuple[float, float]] = []
     for b in range(buckets):
-        chunk = pairs[int(b * size):int((b + 1) * size)]
+        chunk = pairs[int(b * size) : int((b + 1) * size)]
         if not chunk:
             continue
         lo = min(range(len(chunk)), key=lambda k: chunk[k][1])
@@ -125,8 +132,13 @@ def _suite_facts(run: dict[str, Any]) -> dict[str, Any]:
         suite = parse_suite(run["suite_yaml"], f"suite of run {run['run_id']}")
     except Exception:  # a report must still open for a run whose suite no longer parses
         return {}
-    return {"samplers": [s.name for s in suite.samplers], "slo": suite.slo.model_dump(), "gate": suite.gate,
-            "fidelity": suite.fidelity, "repetitions": suite.repetitions}
+    return {
+        "samplers": [s.name for s in suite.samplers],
+        "slo": suite.slo.model_dump(),
+        "gate": suite.gate,
+        "fidelity": suite.fidelity,
+        "repetitions": suite.repetitions,
+    }
 
 
 def _scale(field: str, value: float) -> float:
@@ -147,10 +159,20 @@ def _timelines(store: Store, run_id: str, n_points: int) -> dict[str, Any]:
         for (sampler, field), (ts, vs) in sorted(entry["series"].items()):
             t_ms, values = decimate([(t - t0) / 1e6 for t in ts], vs, per_series)
             panel = next(name for name, sfx in TIMELINE_PANELS.items() if field.endswith(sfx))
-            series.append({"sampler": sampler, "field": field, "panel": panel, "t": [round(t) for t in t_ms],
-                           "v": [rnd(_scale(field, v)) for v in values]})
-        phases = {name: [[round((a - t0) / 1e6, 2), round((b - t0) / 1e6, 2)] for a, b in spans]
-                  for name, spans in phase_intervals(records).items() if spans}
+            series.append(
+                {
+                    "sampler": sampler,
+                    "field": field,
+                    "panel": panel,
+                    "t": [round(t) for t in t_ms],
+                    "v": [rnd(_scale(field, v)) for v in values],
+                }
+            )
+        phases = {
+            name: [[round((a - t0) / 1e6, 2), round((b - t0) / 1e6, 2)] for a, b in spans]
+            for name, spans in phase_intervals(records).items()
+            if spans
+        }
         timelines[point_id] = {"rep": entry["rep"], "series": series, "phases": phases}
     return timelines
 
@@ -172,9 +194,15 @@ def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[
         for name, value in (p["axes"] or {}).items():
             if value not in axis_values.setdefault(name, []):
                 axis_values[name].append(value)
-    axes = [{"name": name, "values": values,
-             "numeric": all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)}
-            for name, values in axis_values.items() if len(values) > 1]
+    axes = [
+        {
+            "name": name,
+            "values": values,
+            "numeric": all(isinstance(v, int | float) and not isinstance(v, bool) for v in values),
+        }
+        for name, values in axis_values.items()
+        if len(values) > 1
+    ]
     for axis in axes:
         if axis["numeric"]:
             axis["values"] = sorted(axis["values"])
@@ -189,29 +217,48 @@ def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[
             engine_list.append(short)
         describe = p.get("describe") or {}
         values = [tuple(rnd(x) for x in per.get(m, (None,) * 3)) for m in metric_names]
-        out_points.append({
-            "id": p["point_id"], "idx": p["idx"], "label": p["label"], "status": p["status"], "error": p["error"],
-            "axes": p["axes"] or {}, "engine": engine_list.index(short), "group": _engine_group(engine, varying),
-            "reps": max((len(v) for v in reps.get(p["point_id"], {}).values()), default=0),
-            "energy_source": (describe.get("energy") or {}).get("energy_source"),
-            "v": [v for v, _, _ in values],
-            # a CI equal to the value (one repetition, or a figure that never varies) is left out
-            "lo": [None if lo == v == hi else lo for v, lo, hi in values],
-            "hi": [None if lo == v == hi else hi for v, lo, hi in values],
-        })
+        out_points.append(
+            {
+                "id": p["point_id"],
+                "idx": p["idx"],
+                "label": p["label"],
+                "status": p["status"],
+                "error": p["error"],
+                "axes": p["axes"] or {},
+                "engine": engine_list.index(short),
+                "group": _engine_group(engine, varying),
+                "reps": max((len(v) for v in reps.get(p["point_id"], {}).values()), default=0),
+                "energy_source": (describe.get("energy") or {}).get("energy_source"),
+                "v": [v for v, _, _ in values],
+                # a CI equal to the value (one repetition, or a figure that never varies) is left out
+                "lo": [None if lo == v == hi else lo for v, lo, hi in values],
+                "hi": [None if lo == v == hi else hi for v, lo, hi in values],
+            }
+        )
 
     fronts = _fronts(out_points, metric_names)
     counts: dict[str, int] = {}
     for p in points:
         counts[p["status"]] = counts.get(p["status"], 0) + 1
     return {
-        "run_id": run["run_id"], "suite_name": run["suite_name"], "status": run["status"],
-        "started_at": run["started_at"], "finished_at": run["finished_at"], "harness_version": run["harness_version"],
-        "fingerprint": run["fingerprint"], "suite_yaml": run["suite_yaml"], "suite": _suite_facts(run),
-        "tags": store.tags().get(run["run_id"], []), "counts": counts,
-        "metrics": metric_names, "families": metric_families(metric_names),
+        "run_id": run["run_id"],
+        "suite_name": run["suite_name"],
+        "status": run["status"],
+        "started_at": run["started_at"],
+        "finished_at": run["finished_at"],
+        "harness_version": run["harness_version"],
+        "fingerprint": run["fingerprint"],
+        "suite_yaml": run["suite_yaml"],
+        "suite": _suite_facts(run),
+        "tags": store.tags().get(run["run_id"], []),
+        "counts": counts,
+        "metrics": metric_names,
+        "families": metric_families(metric_names),
         "directions": {m: direction(m) for m in metric_names},
-        "axes": axes, "engines": engine_list, "points": out_points, "fronts": fronts,
+        "axes": axes,
+        "engines": engine_list,
+        "points": out_points,
+        "fronts": fronts,
         "timelines": _timelines(store, run_id, len(points)) if with_timelines else {},
     }
 
@@ -251,11 +298,21 @@ def _gate(base: tuple[Store, str], cand: tuple[Store, str]) -> dict[str, Any]:
         report = load_gate_runs(base, cand).verdict()
     except (GateInputError, StoreError) as exc:
         return {"note": f"{exc}: the gate does not apply"}
-    return {"summary": report.summary_line(), "failed": report.failed,
-            "environment_changes": report.environment_changes,
-            "comparisons": [{**c.__dict__, "baseline": rnd(c.baseline), "candidate": rnd(c.candidate),
-                             "change_pct": rnd(c.change_pct), "p_value": rnd(c.p_value)}
-                            for c in report.comparisons]}
+    return {
+        "summary": report.summary_line(),
+        "failed": report.failed,
+        "environment_changes": report.environment_changes,
+        "comparisons": [
+            {
+                **c.__dict__,
+                "baseline": rnd(c.baseline),
+                "candidate": rnd(c.candidate),
+                "change_pct": rnd(c.change_pct),
+                "p_value": rnd(c.p_value),
+            }
+            for c in report.comparisons
+        ],
+    }
 
 
 def _comparison(opened: list[tuple[Store, str]]) -> dict[str, Any]:
@@ -268,11 +325,16 @@ def _comparison(opened: list[tuple[Store, str]]) -> dict[str, Any]:
 def collect(opened: list[tuple[Store, str]]) -> dict[str, Any]:
     """The whole report: every named run's summary, the last one in detail, and a comparison when there are two or
     more (the first is the reference, as in ``harness compare``)."""
-    runs = [collect_run(store, run_id, with_timelines=(i == len(opened) - 1))
-            for i, (store, run_id) in enumerate(opened)]
+    runs = [
+        collect_run(store, run_id, with_timelines=(i == len(opened) - 1)) for i, (store, run_id) in enumerate(opened)
+    ]
     names = sorted({m for run in runs for m in run["metrics"]} | set(TABLE_METRICS))
     return {
-        "generated_at": time.time(), "harness_version": __version__, "runs": runs, "main": len(runs) - 1,
-        "catalogue": CATALOGUE.info(names), "table_metrics": TABLE_METRICS,
+        "generated_at": time.time(),
+        "harness_version": __version__,
+        "runs": runs,
+        "main": len(runs) - 1,
+        "catalogue": CATALOGUE.info(names),
+        "table_metrics": TABLE_METRICS,
         "comparison": _comparison(opened) if len(opened) > 1 else None,
     }

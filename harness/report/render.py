@@ -24,8 +24,13 @@ def safe_json(data: Any) -> str:
     """JSON that is inert inside an HTML ``<script type="application/json">``: no ``<`` (so no ``</script>`` and no
     ``<!--``), no ``>`` or ``&``, and no U+2028/2029 line separators."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                         ("\u2029", "\\u2029")):
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escape)
     return text
 
@@ -34,8 +39,9 @@ def plotly_js() -> str:
     try:
         from plotly.offline import get_plotlyjs
     except ImportError:
-        raise ReportError("harness report needs plotly: pip install 'llm-harness[report]' (or pip install plotly)") \
-            from None
+        raise ReportError(
+            "harness report needs plotly: pip install 'llm-harness[report]' (or pip install plotly)"
+        ) from None
     js = get_plotlyjs()
     if re.search(r"</script", js, re.IGNORECASE):  # would end the inline script early
         js = re.sub(r"</(script)", r"<\\/\1", js, flags=re.IGNORECASE)
@@ -52,10 +58,12 @@ def _sha256(text: str) -> str:
 
 def render_html(data: dict[str, Any], title: str) -> str:
     library, page_js = plotly_js(), _asset("report.js")
-    csp = ("default-src 'none'; "
-           f"script-src {_sha256(library)} {_sha256(page_js)}; "
-           "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; "
-           "base-uri 'none'; form-action 'none'")
+    csp = (
+        "default-src 'none'; "
+        f"script-src {_sha256(library)} {_sha256(page_js)}; "
+        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
     parts = {
         "CSP": html.escape(csp, quote=True),
         "TITLE": html.escape(title),

@@ -35,6 +35,16 @@ def compare_runs(stores_and_runs: list[tuple[Store, str]], metrics: tuple[str, .
                 delta = None
                 if value is not None and ref is not None and pd.notna(value) and pd.notna(ref) and ref != 0:
                     delta = (value - ref) / abs(ref) * 100
-                rows.append({"point": base["label"], "metric": metric, "run_id": run_id, "status": status,
-                             "value": value, "ci_low": low, "ci_high": high, "change_pct": delta})
+                rows.append(
+                    {
+                        "point": base["label"],
+                        "metric": metric,
+                        "run_id": run_id,
+                        "status": status,
+                        "value": value,
+                        "ci_low": low,
+                        "ci_high": high,
+                        "change_pct": delta,
+                    }
+                )
     return pd.DataFrame(rows)

@@ -27,19 +27,29 @@ def load_points(store: Store | str | None = None, run_id: str | None = None) -> 
     run_id = st.resolve(run_id)
     points = st.points(run_id)
     base = pd.DataFrame(
-        [{"run_id": run_id, "point_id": p["point_id"], "idx": p["idx"], "label": p["label"], "status": p["status"],
-          "error": p["error"], **{f"{k}": v for k, v in p["config"]["engine"].items() if k != "args"},
-          **{k: v for k, v in p["config"]["workload"].items() if k not in ("kind",)},
-          **{f"args.{k}": v for k, v in p["config"]["engine"]["args"].items()}}
-         for p in points]
+        [
+            {
+                "run_id": run_id,
+                "point_id": p["point_id"],
+                "idx": p["idx"],
+                "label": p["label"],
+                "status": p["status"],
+                "error": p["error"],
+                **{f"{k}": v for k, v in p["config"]["engine"].items() if k != "args"},
+                **{k: v for k, v in p["config"]["workload"].items() if k not in ("kind",)},
+                **{f"args.{k}": v for k, v in p["config"]["engine"]["args"].items()},
+            }
+            for p in points
+        ]
     )
     if base.empty:
         return base
     summary = pd.DataFrame(st.summaries(run_id, repetition=AGGREGATE))
     if summary.empty:
         return base
-    wide = summary.pivot_table(index="point_id", columns="metric", values=["value", "ci_low", "ci_high"],
-                               aggfunc="first", dropna=False)
+    wide = summary.pivot_table(
+        index="point_id", columns="metric", values=["value", "ci_low", "ci_high"], aggfunc="first", dropna=False
+    )
     columns = {}
     for kind, metric in wide.columns:
         columns[(kind, metric)] = metric if kind == "value" else f"{metric}_{kind}"
@@ -76,9 +86,18 @@ def metrics_frame(repetitions: pd.DataFrame) -> pd.DataFrame:
 
     names = sorted(set(repetitions["metric"])) if "metric" in repetitions else []
     info = CATALOGUE.info(names)
-    return pd.DataFrame([{"metric": name, **info.get(name, {"unit": "", "better": "none", "family": "undeclared",
-                                                             "display": name, "description": ""})}
-                         for name in names], columns=["metric", "unit", "better", "family", "display", "description"])
+    return pd.DataFrame(
+        [
+            {
+                "metric": name,
+                **info.get(
+                    name, {"unit": "", "better": "none", "family": "undeclared", "display": name, "description": ""}
+                ),
+            }
+            for name in names
+        ],
+        columns=["metric", "unit", "better", "family", "display", "description"],
+    )
 
 
 def export_run(store: Store | str | None, run_id: str, fmt: Literal["csv", "parquet"], out_dir: Path) -> list[Path]:

@@ -86,14 +86,20 @@ class Store:
 
     # ------------------------------------------------------------ runs
 
-    def create_run(self, suite_name: str, suite_hash: str, suite_yaml: str, fingerprint: dict[str, Any],
-                   harness_version: str) -> str:
+    def create_run(
+        self, suite_name: str, suite_hash: str, suite_yaml: str, fingerprint: dict[str, Any], harness_version: str
+    ) -> str:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         with self.engine.begin() as conn:
             conn.execute(
                 insert(run_table).values(
-                    run_id=run_id, suite_name=suite_name, suite_hash=suite_hash, suite_yaml=suite_yaml,
-                    started_at=time.time(), status="running", fingerprint=fingerprint,
+                    run_id=run_id,
+                    suite_name=suite_name,
+                    suite_hash=suite_hash,
+                    suite_yaml=suite_yaml,
+                    started_at=time.time(),
+                    status="running",
+                    fingerprint=fingerprint,
                     harness_version=harness_version,
                 )
             )
@@ -101,8 +107,9 @@ class Store:
 
     def finish_run(self, run_id: str, status: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(run_table).where(run_table.c.run_id == run_id)
-                         .values(status=status, finished_at=time.time()))
+            conn.execute(
+                update(run_table).where(run_table.c.run_id == run_id).values(status=status, finished_at=time.time())
+            )
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
@@ -149,8 +156,10 @@ class Store:
     def latest_resumable_run(self, suite_hash: str) -> str | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(run_table.c.run_id).where(run_table.c.suite_hash == suite_hash)
-                .order_by(run_table.c.started_at.desc()).limit(1)
+                select(run_table.c.run_id)
+                .where(run_table.c.suite_hash == suite_hash)
+                .order_by(run_table.c.started_at.desc())
+                .limit(1)
             ).first()
         return row[0] if row else None
 
@@ -160,7 +169,8 @@ class Store:
         """Points stored ``ok``, each with its medians across repetitions (what a resumed search reuses)."""
         done: dict[str, dict[str, float | None]] = {p: {} for p in self.completed_points(run_id)}
         query = select(summary_table.c.point_id, summary_table.c.metric, summary_table.c.value).where(
-            summary_table.c.run_id == run_id, summary_table.c.repetition == AGGREGATE)
+            summary_table.c.run_id == run_id, summary_table.c.repetition == AGGREGATE
+        )
         with self.engine.connect() as conn:
             for point_id, metric, value in conn.execute(query):
                 if point_id in done:
@@ -184,17 +194,40 @@ class Store:
             if result is None:
                 return
             if result.requests:
-                conn.execute(insert(request_table), [
-                    {"run_id": run_id, "point_id": point_id, "repetition": rep, "idx": r.index,
-                     "batch_index": r.batch_index, "t_sched_ns": r.t_sched_ns, "t_send_ns": r.t_send_ns,
-                     "t_first_ns": r.t_first_ns, "t_end_ns": r.t_end_ns, "n_in": r.n_in, "n_out": r.n_out,
-                     "n_in_source": r.n_in_source, "n_out_source": r.n_out_source, "error": r.error,
-                     "chunk_times_ns": r.chunk_times_ns, "chunk_tokens": r.chunk_tokens}
-                    for rep, r in result.requests
-                ])
+                conn.execute(
+                    insert(request_table),
+                    [
+                        {
+                            "run_id": run_id,
+                            "point_id": point_id,
+                            "repetition": rep,
+                            "idx": r.index,
+                            "batch_index": r.batch_index,
+                            "t_sched_ns": r.t_sched_ns,
+                            "t_send_ns": r.t_send_ns,
+                            "t_first_ns": r.t_first_ns,
+                            "t_end_ns": r.t_end_ns,
+                            "n_in": r.n_in,
+                            "n_out": r.n_out,
+                            "n_in_source": r.n_in_source,
+                            "n_out_source": r.n_out_source,
+                            "error": r.error,
+                            "chunk_times_ns": r.chunk_times_ns,
+                            "chunk_tokens": r.chunk_tokens,
+                        }
+                        for rep, r in result.requests
+                    ],
+                )
             samples = [
-                {"run_id": run_id, "point_id": point_id, "repetition": rep, "sampler": tl.sampler, "field": field,
-                 "t_ns": t, "value": v}
+                {
+                    "run_id": run_id,
+                    "point_id": point_id,
+                    "repetition": rep,
+                    "sampler": tl.sampler,
+                    "field": field,
+                    "t_ns": t,
+                    "value": v,
+                }
                 for rep, tl in result.timelines
                 for field, column in tl.values.items()
                 for t, v in zip(tl.t_ns, column, strict=True)
@@ -202,27 +235,43 @@ class Store:
             if samples:
                 conn.execute(insert(sample_table), samples)
             if result.summaries:
-                conn.execute(insert(summary_table), [
-                    {"run_id": run_id, "point_id": point_id, "repetition": rep, "metric": m, "value": v,
-                     "ci_low": lo, "ci_high": hi}
-                    for rep, m, v, lo, hi in result.summaries
-                ])
+                conn.execute(
+                    insert(summary_table),
+                    [
+                        {
+                            "run_id": run_id,
+                            "point_id": point_id,
+                            "repetition": rep,
+                            "metric": m,
+                            "value": v,
+                            "ci_low": lo,
+                            "ci_high": hi,
+                        }
+                        for rep, m, v, lo, hi in result.summaries
+                    ],
+                )
 
     def update_describe(self, run_id: str, point_id: str, extra: dict[str, Any]) -> None:
         """Merge ``extra`` into a stored point's ``describe`` (e.g. which search trial was best, known at the end)."""
         with self.engine.begin() as conn:
-            row = conn.execute(select(point_table.c.describe).where(
-                point_table.c.run_id == run_id, point_table.c.point_id == point_id)).first()
+            row = conn.execute(
+                select(point_table.c.describe).where(point_table.c.run_id == run_id, point_table.c.point_id == point_id)
+            ).first()
             if row is None:
                 return
-            conn.execute(update(point_table).where(point_table.c.run_id == run_id, point_table.c.point_id == point_id)
-                         .values(describe={**(row[0] or {}), **extra}))
+            conn.execute(
+                update(point_table)
+                .where(point_table.c.run_id == run_id, point_table.c.point_id == point_id)
+                .values(describe={**(row[0] or {}), **extra})
+            )
 
     def points(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(point_table).where(point_table.c.run_id == run_id).order_by(point_table.c.idx)
-            ).mappings().all()
+            rows = (
+                conn.execute(select(point_table).where(point_table.c.run_id == run_id).order_by(point_table.c.idx))
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def summaries(self, run_id: str, repetition: int | None = AGGREGATE) -> list[dict[str, Any]]:
@@ -235,9 +284,11 @@ class Store:
     def repetition_values(self, run_id: str) -> dict[str, dict[str, list[float]]]:
         """``{point_id: {metric: [value per repetition]}}`` — what the gate tests."""
         values: dict[str, dict[str, list[float]]] = {}
-        query = select(summary_table.c.point_id, summary_table.c.metric, summary_table.c.value).where(
-            summary_table.c.run_id == run_id, summary_table.c.repetition != AGGREGATE
-        ).order_by(summary_table.c.point_id, summary_table.c.repetition)
+        query = (
+            select(summary_table.c.point_id, summary_table.c.metric, summary_table.c.value)
+            .where(summary_table.c.run_id == run_id, summary_table.c.repetition != AGGREGATE)
+            .order_by(summary_table.c.point_id, summary_table.c.repetition)
+        )
         with self.engine.connect() as conn:
             for point_id, metric, value in conn.execute(query):
                 if value is not None:
@@ -262,12 +313,18 @@ class Store:
         """Per point, the samples of its first measured repetition whose field ends with one of ``field_suffixes``:
         ``{point_id: {"rep": n, "series": {(sampler, field): ([t_ns], [value])}}}`` (the report's timelines)."""
         sc = sample_table.c
-        first_rep = select(sc.point_id, func.min(sc.repetition).label("rep")).where(sc.run_id == run_id) \
-            .group_by(sc.point_id).subquery()
-        query = (select(sc.point_id, sc.repetition, sc.sampler, sc.field, sc.t_ns, sc.value)
-                 .join(first_rep, (first_rep.c.point_id == sc.point_id) & (first_rep.c.rep == sc.repetition))
-                 .where(sc.run_id == run_id, or_(*[sc.field.like(f"%{s}") for s in field_suffixes]))
-                 .order_by(sc.point_id, sc.sampler, sc.field, sc.t_ns))
+        first_rep = (
+            select(sc.point_id, func.min(sc.repetition).label("rep"))
+            .where(sc.run_id == run_id)
+            .group_by(sc.point_id)
+            .subquery()
+        )
+        query = (
+            select(sc.point_id, sc.repetition, sc.sampler, sc.field, sc.t_ns, sc.value)
+            .join(first_rep, (first_rep.c.point_id == sc.point_id) & (first_rep.c.rep == sc.repetition))
+            .where(sc.run_id == run_id, or_(*[sc.field.like(f"%{s}") for s in field_suffixes]))
+            .order_by(sc.point_id, sc.sampler, sc.field, sc.t_ns)
+        )
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             for point_id, rep, sampler, field, t_ns, value in conn.execute(query):
@@ -281,16 +338,24 @@ class Store:
         """Per point, the timing events (no token lists) of its requests in repetition ``repetitions[point_id]``
         (0 when not named)."""
         rc = request_table.c
-        query = select(rc.point_id, rc.repetition, rc.idx, rc.batch_index, rc.t_sched_ns, rc.t_send_ns,
-                       rc.t_first_ns, rc.t_end_ns).where(rc.run_id == run_id)
+        query = select(
+            rc.point_id, rc.repetition, rc.idx, rc.batch_index, rc.t_sched_ns, rc.t_send_ns, rc.t_first_ns, rc.t_end_ns
+        ).where(rc.run_id == run_id)
         out: dict[str, list[RequestRecord]] = {}
         with self.engine.connect() as conn:
             for point_id, rep, idx, batch, t_sched, t_send, t_first, t_end in conn.execute(query):
                 if repetitions.get(point_id, 0) != rep:
                     continue
-                out.setdefault(point_id, []).append(RequestRecord(
-                    index=idx, batch_index=batch, t_sched_ns=t_sched, t_send_ns=t_send, t_first_ns=t_first,
-                    t_end_ns=t_end))
+                out.setdefault(point_id, []).append(
+                    RequestRecord(
+                        index=idx,
+                        batch_index=batch,
+                        t_sched_ns=t_sched,
+                        t_send_ns=t_send,
+                        t_first_ns=t_first,
+                        t_end_ns=t_end,
+                    )
+                )
         return out
 
     def table_rows(self, table: Table, run_id: str) -> Iterable[dict[str, Any]]:

@@ -72,14 +72,18 @@ def check_search(suite: Suite) -> None:
     assert spec is not None
     where = suite.where("search")
     if len(suite.engines) != 1:
-        raise SuiteError(f"{where}: search: a search tunes one engine entry; this suite has {len(suite.engines)} "
-                         "(run one suite per engine)")
+        raise SuiteError(
+            f"{where}: search: a search tunes one engine entry; this suite has {len(suite.engines)} "
+            "(run one suite per engine)"
+        )
     base = _with_values(suite, {axis: values[0] for axis, values in spec.space.items()})
     points = expand(base)
     if len(points) != 1:
         swept = sorted({k for p in points for k in p.axes})
-        raise SuiteError(f"{where}: search: the suite also sweeps {', '.join(swept)}; move those axes into "
-                         "search.space or give them one value")
+        raise SuiteError(
+            f"{where}: search: the suite also sweeps {', '.join(swept)}; move those axes into "
+            "search.space or give them one value"
+        )
     known = known_metrics()
     for name in [spec.objective, *spec.constraints]:
         if name not in known:
@@ -133,8 +137,11 @@ class CoordinateResult:
     grid_size: int = 0
 
 
-def coordinate_search(space: dict[str, list[Any]], evaluate: Callable[[Setting], Metrics | None], spec: ArgSearchSpec,
-                      ) -> CoordinateResult:
+def coordinate_search(
+    space: dict[str, list[Any]],
+    evaluate: Callable[[Setting], Metrics | None],
+    spec: ArgSearchSpec,
+) -> CoordinateResult:
     """Seeded coordinate search over the grid ``space``, at most ``spec.max_trials`` evaluations."""
     rng = random.Random(spec.seed)
     axes = list(space)
@@ -177,9 +184,12 @@ def coordinate_search(space: dict[str, list[Any]], evaluate: Callable[[Setting],
 
 
 def _goal(spec: ArgSearchSpec) -> str:
-    limits = ", ".join(f"{m} {'≤ ' + str(b.max) if b.max is not None else ''}"
-                       f"{' ' if b.max is not None and b.min is not None else ''}"
-                       f"{'≥ ' + str(b.min) if b.min is not None else ''}" for m, b in spec.constraints.items())
+    limits = ", ".join(
+        f"{m} {'≤ ' + str(b.max) if b.max is not None else ''}"
+        f"{' ' if b.max is not None and b.min is not None else ''}"
+        f"{'≥ ' + str(b.min) if b.min is not None else ''}"
+        for m, b in spec.constraints.items()
+    )
     return f"{spec.direction} {spec.objective}" + (f" subject to {limits}" if limits else "")
 
 
@@ -203,15 +213,27 @@ class ArgSearchScenario(Scenario):
             return outcome.measured[0].metrics
 
         found = coordinate_search(spec.space, evaluate, spec)
-        result = SearchResult(search_id=stable_hash({"search": spec.model_dump()}), mode="args", goal=_goal(spec),
-                                grid_size=found.grid_size, feasible=found.feasible)
+        result = SearchResult(
+            search_id=stable_hash({"search": spec.model_dump()}),
+            mode="args",
+            goal=_goal(spec),
+            grid_size=found.grid_size,
+            feasible=found.feasible,
+        )
         for t, point in zip(found.trials, points, strict=True):
             v = violation(t.metrics, spec)
-            result.trials.append(SearchTrial(
-                number=t.number, point_id=point.point_id, label=point.label(), setting=t.setting,
-                status="ok" if t.metrics is not None else "failed", feasible=v == 0,
-                violation=None if v == math.inf else v,
-                objective=None if t.metrics is None else t.metrics.get(spec.objective)))
+            result.trials.append(
+                SearchTrial(
+                    number=t.number,
+                    point_id=point.point_id,
+                    label=point.label(),
+                    setting=t.setting,
+                    status="ok" if t.metrics is not None else "failed",
+                    feasible=v == 0,
+                    violation=None if v == math.inf else v,
+                    objective=None if t.metrics is None else t.metrics.get(spec.objective),
+                )
+            )
         if found.best is not None:
             best = result.trials[found.best.number]
             result.best_point_id = best.point_id

@@ -80,10 +80,17 @@ class SearchResult(BaseModel):
     def describe_entries(self) -> dict[str, dict[str, Any]]:
         """Per trial point, what its ``describe.search`` records: its place in the search and the search's answer."""
         answer = self.model_dump(exclude={"trials"})
-        return {t.point_id: {"search_id": self.search_id, "mode": self.mode, "trial": t.number,
-                             "best": t.point_id == self.best_point_id, **t.model_dump(exclude={"number", "point_id"}),
-                             "result": answer}
-                for t in self.trials}
+        return {
+            t.point_id: {
+                "search_id": self.search_id,
+                "mode": self.mode,
+                "trial": t.number,
+                "best": t.point_id == self.best_point_id,
+                **t.model_dump(exclude={"number", "point_id"}),
+                "result": answer,
+            }
+            for t in self.trials
+        }
 
     @classmethod
     def from_stored(cls, points: list[dict[str, Any]]) -> list[SearchResult]:
@@ -95,8 +102,11 @@ class SearchResult(BaseModel):
                 continue
             result = found.setdefault(entry["search_id"], cls.model_validate(entry["result"]))
             fields = {k: v for k, v in entry.items() if k in SearchTrial.model_fields}
-            result.trials.append(SearchTrial.model_validate(
-                {**fields, "number": entry["trial"], "point_id": p["point_id"], "status": p["status"]}))
+            result.trials.append(
+                SearchTrial.model_validate(
+                    {**fields, "number": entry["trial"], "point_id": p["point_id"], "status": p["status"]}
+                )
+            )
         for result in found.values():
             result.trials.sort(key=lambda t: t.number)
         return list(found.values())

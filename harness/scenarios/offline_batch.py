@@ -8,8 +8,9 @@ from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import synthetic_prompts
 
 
-def offline_window(adapter: EngineAdapter, workload: WorkloadConfig, clock: RunClock,
-                   warmup: bool) -> list[RequestRecord]:
+def offline_window(
+    adapter: EngineAdapter, workload: WorkloadConfig, clock: RunClock, warmup: bool
+) -> list[RequestRecord]:
     if not isinstance(adapter, InProcessAdapter):
         raise Unsupported(f"adapter {adapter.name!r} is a server: use `workload: {{kind: serving}}`")
     records = []

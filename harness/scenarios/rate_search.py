@@ -34,12 +34,24 @@ class _Trials:
     def __init__(self, trial: Trial, result: SearchResult) -> None:
         self.trial, self.result = trial, result
 
-    def __call__(self, label: str, arrival: str, rate: float | None, concurrency: int | None,
-                 verdict: Callable[[Metrics], str | None] = lambda _: None) -> Metrics:
+    def __call__(
+        self,
+        label: str,
+        arrival: str,
+        rate: float | None,
+        concurrency: int | None,
+        verdict: Callable[[Metrics], str | None] = lambda _: None,
+    ) -> Metrics:
         metrics = self.trial(label, arrival, rate, concurrency)
-        self.result.trials.append(SearchTrial(
-            number=len(self.result.trials), point_id="", label=label, verdict=verdict(metrics),
-            setting={"arrival": arrival, "rate": rate, "concurrency": concurrency}))
+        self.result.trials.append(
+            SearchTrial(
+                number=len(self.result.trials),
+                point_id="",
+                label=label,
+                verdict=verdict(metrics),
+                setting={"arrival": arrival, "rate": rate, "concurrency": concurrency},
+            )
+        )
         return metrics
 
 
@@ -82,8 +94,9 @@ def rate_sweep(spec: ServingSearchSpec, arrival: str, trial: Trial, result: Sear
     return result
 
 
-def slo_search(spec: ServingSearchSpec, arrival: str, slo: WindowSLO, trial: Trial,
-               result: SearchResult | None = None) -> SearchResult:
+def slo_search(
+    spec: ServingSearchSpec, arrival: str, slo: WindowSLO, trial: Trial, result: SearchResult | None = None
+) -> SearchResult:
     result = _new(spec, result)
     if slo.ttft_ms is None and slo.tpot_ms is None:
         result.note = "the suite sets no ttft_ms/tpot_ms slo"
@@ -127,21 +140,32 @@ def slo_search(spec: ServingSearchSpec, arrival: str, slo: WindowSLO, trial: Tri
     return result
 
 
-def trial_point(template: Point, spec: ServingSearchSpec, k: int, arrival: str, rate: float | None,
-                concurrency: int | None) -> Point:
+def trial_point(
+    template: Point, spec: ServingSearchSpec, k: int, arrival: str, rate: float | None, concurrency: int | None
+) -> Point:
     workload = template.workload.model_copy(update={"arrival": arrival, "rate": rate, "concurrency": concurrency})
-    return template.model_copy(update={
-        "workload": workload, "index": template.index * 1000 + k,
-        "axes": {**template.axes, "search": spec.mode, "trial": k, "rate": rate, "concurrency": concurrency},
-        "point_id": stable_hash({"template": template.point_id, "search": spec.model_dump(), "trial": k,
-                                 "workload": workload.model_dump()}),
-    })
+    return template.model_copy(
+        update={
+            "workload": workload,
+            "index": template.index * 1000 + k,
+            "axes": {**template.axes, "search": spec.mode, "trial": k, "rate": rate, "concurrency": concurrency},
+            "point_id": stable_hash(
+                {
+                    "template": template.point_id,
+                    "search": spec.model_dump(),
+                    "trial": k,
+                    "workload": workload.model_dump(),
+                }
+            ),
+        }
+    )
 
 
 def serving_search(template: Point, spec: ServingSearchSpec, slo: SLOSpec, measure: Measure) -> SearchResult:
     """Run the suite's rate sweep or SLO search from ``template`` on the group's engine."""
-    result = SearchResult(search_id=template.point_id, mode=spec.mode, label=template.label() or "search",
-                          goal=GOALS[spec.mode])
+    result = SearchResult(
+        search_id=template.point_id, mode=spec.mode, label=template.label() or "search", goal=GOALS[spec.mode]
+    )
     measured: list[tuple[str, str]] = []  # (point id, status) of each trial, in order
 
     def trial(label: str, arrival: str, rate: float | None, concurrency: int | None) -> Metrics:
@@ -159,6 +183,7 @@ def serving_search(template: Point, spec: ServingSearchSpec, slo: SLOSpec, measu
         t.point_id, t.status = point_id, status
     rate = result.found.get("rate_req_s")
     result.feasible = rate is not None
-    result.best_point_id = next((t.point_id for t in result.trials if t.setting.get("rate") == rate), None) \
-        if rate is not None else None
+    result.best_point_id = (
+        next((t.point_id for t in result.trials if t.setting.get("rate") == rate), None) if rate is not None else None
+    )
     return result

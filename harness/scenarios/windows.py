@@ -16,8 +16,9 @@ class WindowResult:
     figures: dict[str, float | None] = field(default_factory=dict)  # offered rate, a server's /metrics deltas
 
 
-def run_window(adapter: EngineAdapter, workload: WorkloadConfig | ServingWorkloadConfig, warmup: bool,
-               clock: RunClock) -> WindowResult:
+def run_window(
+    adapter: EngineAdapter, workload: WorkloadConfig | ServingWorkloadConfig, warmup: bool, clock: RunClock
+) -> WindowResult:
     if isinstance(workload, ServingWorkloadConfig):
         from harness.scenarios.serving_window import serving_window
 

@@ -65,8 +65,11 @@ def load_trace(path: str | Path) -> list[TraceEntry]:
             entry = TraceEntry(int(t * 1e9), None if n_in is None else int(n_in), None if n_out is None else int(n_out))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ArrivalError(f"{path}:{n}: bad trace line (need timestamp seconds or timestamp_ms): {exc}") from None
-        if t < 0 or (entry.input_tokens is not None and entry.input_tokens < 1) or \
-                (entry.output_tokens is not None and entry.output_tokens < 1):
+        if (
+            t < 0
+            or (entry.input_tokens is not None and entry.input_tokens < 1)
+            or (entry.output_tokens is not None and entry.output_tokens < 1)
+        ):
             raise ArrivalError(f"{path}:{n}: timestamp must be >= 0 and token counts >= 1")
         entries.append(entry)
     if not entries:
@@ -76,9 +79,17 @@ def load_trace(path: str | Path) -> list[TraceEntry]:
     return [TraceEntry(e.t_ns - t0, e.input_tokens, e.output_tokens) for e in entries]
 
 
-def build_schedule(arrival: str, num_requests: int, *, rate: float | None = None, concurrency: int | None = None,
-                   burst_size: int = 1, duration_s: float | None = None, seed: int = 0,
-                   trace: str | Path | None = None) -> Schedule:
+def build_schedule(
+    arrival: str,
+    num_requests: int,
+    *,
+    rate: float | None = None,
+    concurrency: int | None = None,
+    burst_size: int = 1,
+    duration_s: float | None = None,
+    seed: int = 0,
+    trace: str | Path | None = None,
+) -> Schedule:
     """The schedule of one window.
 
     - ``constant``: request i at i / rate.
@@ -95,8 +106,13 @@ def build_schedule(arrival: str, num_requests: int, *, rate: float | None = None
     if arrival == "concurrency":
         if not concurrency or concurrency < 1:
             raise ArrivalError("arrival concurrency needs concurrency >= 1")
-        return Schedule(None, concurrency=concurrency, num_requests=num_requests,
-                        input_tokens=[None] * num_requests, output_tokens=[None] * num_requests)
+        return Schedule(
+            None,
+            concurrency=concurrency,
+            num_requests=num_requests,
+            input_tokens=[None] * num_requests,
+            output_tokens=[None] * num_requests,
+        )
     n_in: list[int | None] = [None] * num_requests
     n_out: list[int | None] = [None] * num_requests
     if arrival == "trace":

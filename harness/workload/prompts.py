@@ -54,8 +54,9 @@ def synthetic_prompts(tokenizer: Any | None, count: int, input_tokens: int, seed
     return prompts
 
 
-def text_prompts(tokenizer: Any | None, count: int, input_tokens: int, seed: int | list[int],
-                 max_rounds: int = 8) -> list[Prompt]:
+def text_prompts(
+    tokenizer: Any | None, count: int, input_tokens: int, seed: int | list[int], max_rounds: int = 8
+) -> list[Prompt]:
     """Prompts sent as text (servers tokenize them again): ``count`` texts that the model's own tokenizer encodes to
     exactly ``input_tokens`` tokens where a few rounds of decode → encode → trim reach a fixed point, else the
     closest found; ``n_in`` is that re-encoded count, so it is what the server will see, not what was drawn."""

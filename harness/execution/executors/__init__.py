@@ -6,9 +6,13 @@ from harness.execution.context import ExecutionContext
 from harness.execution.executors.base import Executor
 from harness.plugins import Registry
 
-EXECUTORS = Registry("harness.executors", "executor", {
-    "local": "harness.execution.executors.local:LocalExecutor",
-})
+EXECUTORS = Registry(
+    "harness.executors",
+    "executor",
+    {
+        "local": "harness.execution.executors.local:LocalExecutor",
+    },
+)
 
 
 def create_executor(name: str, context: ExecutionContext) -> Executor:

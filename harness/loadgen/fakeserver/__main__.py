@@ -12,8 +12,10 @@ from harness.loadgen.fakeserver.server import serve
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, list[int] | None]:
-    p = argparse.ArgumentParser(prog="python -m harness.loadgen.fakeserver",
-                                description="A local OpenAI-compatible server with known token timing and faults.")
+    p = argparse.ArgumentParser(
+        prog="python -m harness.loadgen.fakeserver",
+        description="A local OpenAI-compatible server with known token timing and faults.",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = any free port (printed)")
     p.add_argument("--ttft-ms", type=float, default=0.0)
@@ -25,8 +27,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, lis
     p.add_argument("--model", default="fake")
     p.add_argument("--cpu", type=int, action="append", help="pin to this CPU (repeatable)")
     a = p.parse_args(argv)
-    cfg = FakeConfig(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens_per_chunk=a.tokens_per_chunk,
-                     max_concurrency=a.max_concurrency, faults=tuple(a.fault), die_after=a.die_after, model=a.model)
+    cfg = FakeConfig(
+        ttft_ms=a.ttft_ms,
+        itl_ms=a.itl_ms,
+        tokens_per_chunk=a.tokens_per_chunk,
+        max_concurrency=a.max_concurrency,
+        faults=tuple(a.fault),
+        die_after=a.die_after,
+        model=a.model,
+    )
     return cfg, a.host, a.port, a.cpu
 
 

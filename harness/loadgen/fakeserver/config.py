@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-FAULTS = ("role_first", "no_usage", "no_done", "error_event", "disconnect", "http500", "http429", "hang", "crlf",
-          "no_stream")
+FAULTS = (
+    "role_first",
+    "no_usage",
+    "no_done",
+    "error_event",
+    "disconnect",
+    "http500",
+    "http429",
+    "hang",
+    "crlf",
+    "no_stream",
+)
 TOKEN = " tok"  # one token per word: a tokenizer-free client can count words
 
 

@@ -59,8 +59,10 @@ class Job:
         if not self.stream:
             self.due(t0 + int((cfg.ttft_ms + cfg.itl_ms * max(self.n - 1, 0)) * 1e6), self.reply_json)
             return
-        self.conn.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                        b"Transfer-Encoding: chunked\r\n\r\n")
+        self.conn.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         if "role_first" in self.faults or self.chat:
             self.conn.write(http_chunk(self.event(b'{"role":"assistant","content":""}' if self.chat else b'""', 0)))
         if cfg.ttft_ms == 0 and cfg.itl_ms == 0:
@@ -79,13 +81,17 @@ class Job:
         if self.continuous:
             usage = b',"usage":{"prompt_tokens":%d,"completion_tokens":%d}' % (self.n_in, self.sent + n_tokens)
         if self.chat:
-            body = (b'{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":%s,"choices":'
-                    b'[{"index":0,"delta":%s,"finish_reason":%s}]%s,"t_emit_ns":%d}'
-                    % (self.model.encode(), content, finish, usage, t))
+            body = (
+                b'{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":%s,"choices":'
+                b'[{"index":0,"delta":%s,"finish_reason":%s}]%s,"t_emit_ns":%d}'
+                % (self.model.encode(), content, finish, usage, t)
+            )
         else:
-            body = (b'{"id":"cmpl-fake","object":"text_completion","created":0,"model":%s,"choices":'
-                    b'[{"index":0,"text":%s,"logprobs":null,"finish_reason":%s}]%s,"t_emit_ns":%d}'
-                    % (self.model.encode(), content, finish, usage, t))
+            body = (
+                b'{"id":"cmpl-fake","object":"text_completion","created":0,"model":%s,"choices":'
+                b'[{"index":0,"text":%s,"logprobs":null,"finish_reason":%s}]%s,"t_emit_ns":%d}'
+                % (self.model.encode(), content, finish, usage, t)
+            )
         return b"data: " + body + self.sep
 
     def token_event(self, k: int) -> bytes:
@@ -99,10 +105,17 @@ class Job:
     def tail(self) -> bytes:
         out = b""
         if self.usage:
-            out += (b'data: {"id":"x","object":"%s","created":0,"model":%s,"choices":[],"usage":{"prompt_tokens":%d,'
-                    b'"completion_tokens":%d,"total_tokens":%d}}' % (
-                        b"chat.completion.chunk" if self.chat else b"text_completion", self.model.encode(),
-                        self.n_in, self.sent, self.n_in + self.sent)) + self.sep
+            out += (
+                b'data: {"id":"x","object":"%s","created":0,"model":%s,"choices":[],"usage":{"prompt_tokens":%d,'
+                b'"completion_tokens":%d,"total_tokens":%d}}'
+                % (
+                    b"chat.completion.chunk" if self.chat else b"text_completion",
+                    self.model.encode(),
+                    self.n_in,
+                    self.sent,
+                    self.n_in + self.sent,
+                )
+            ) + self.sep
         if "no_done" not in self.faults:
             out += b"data: [DONE]" + self.sep
         return out
@@ -114,8 +127,15 @@ class Job:
         stats = self.server.stats
         if "error_event" in self.faults:
             stats.failed += 1
-            self.conn.write(http_chunk(b'data: {"error": {"message": "fake fault: engine error", "code": 500}}'
-                                   + self.sep + b"data: [DONE]" + self.sep) + b"0\r\n\r\n")
+            self.conn.write(
+                http_chunk(
+                    b'data: {"error": {"message": "fake fault: engine error", "code": 500}}'
+                    + self.sep
+                    + b"data: [DONE]"
+                    + self.sep
+                )
+                + b"0\r\n\r\n"
+            )
             self.server.release()
             return True
         if "disconnect" in self.faults:
@@ -156,11 +176,16 @@ class Job:
     def reply_json(self) -> None:
         self.sent = self.n
         text = json.dumps(TOKEN * self.n)
-        choice = (f'{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"length"}}'
-                  if self.chat else f'{{"index":0,"text":{text},"finish_reason":"length"}}')
-        body = (f'{{"id":"fake","object":"{"chat.completion" if self.chat else "text_completion"}","created":0,'
-                f'"model":{self.model},"choices":[{choice}],"usage":{{"prompt_tokens":{self.n_in},'
-                f'"completion_tokens":{self.n},"total_tokens":{self.n_in + self.n}}}}}')
+        choice = (
+            f'{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"length"}}'
+            if self.chat
+            else f'{{"index":0,"text":{text},"finish_reason":"length"}}'
+        )
+        body = (
+            f'{{"id":"fake","object":"{"chat.completion" if self.chat else "text_completion"}","created":0,'
+            f'"model":{self.model},"choices":[{choice}],"usage":{{"prompt_tokens":{self.n_in},'
+            f'"completion_tokens":{self.n},"total_tokens":{self.n_in + self.n}}}}}'
+        )
         self.conn.respond(200, body.encode())
         self.finish()
 

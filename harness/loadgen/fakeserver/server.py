@@ -74,8 +74,12 @@ class FakeServer:
             if path == b"/health":
                 conn.respond(200, b"{}")
             elif path == b"/v1/models":
-                conn.respond(200, json.dumps({"object": "list", "data": [
-                    {"id": self.config.model, "object": "model", "owned_by": "fake"}]}).encode())
+                conn.respond(
+                    200,
+                    json.dumps(
+                        {"object": "list", "data": [{"id": self.config.model, "object": "model", "owned_by": "fake"}]}
+                    ).encode(),
+                )
             elif path == b"/stats":
                 conn.respond(200, json.dumps(self.stats.__dict__).encode())
             elif path == b"/metrics":
@@ -126,16 +130,19 @@ class FakeServer:
 
         class _Collector:
             def collect(self):  # noqa: ANN202 - prometheus_client's protocol
-                for name, doc, value in (("vllm:request_success", "finished requests", s.completed),
-                                         ("vllm:prompt_tokens", "prompt tokens", s.prompt_tokens),
-                                         ("vllm:generation_tokens", "generated tokens", s.generation_tokens),
-                                         ("fake:requests_received", "requests received", s.received),
-                                         ("fake:requests_failed", "requests answered with a fault", s.failed)):
+                for name, doc, value in (
+                    ("vllm:request_success", "finished requests", s.completed),
+                    ("vllm:prompt_tokens", "prompt tokens", s.prompt_tokens),
+                    ("vllm:generation_tokens", "generated tokens", s.generation_tokens),
+                    ("fake:requests_received", "requests received", s.received),
+                    ("fake:requests_failed", "requests answered with a fault", s.failed),
+                ):
                     yield CounterMetricFamily(name, doc, value=value)
                 yield GaugeMetricFamily("vllm:num_requests_running", "running", value=s.running)
                 yield GaugeMetricFamily("vllm:num_requests_waiting", "queued", value=s.waiting)
-                yield GaugeMetricFamily("vllm:kv_cache_usage_perc", "fake: running / max_concurrency",
-                                        value=s.running / cap if cap else 0.0)
+                yield GaugeMetricFamily(
+                    "vllm:kv_cache_usage_perc", "fake: running / max_concurrency", value=s.running / cap if cap else 0.0
+                )
 
         class _Registry:
             def collect(self):  # noqa: ANN202
@@ -190,10 +197,17 @@ class Connection(asyncio.Protocol):
             self.transport.write(data)
 
     def respond(self, status: int, body: bytes, ctype: bytes = b"application/json") -> None:
-        reason = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 429: b"Too Many Requests",
-                  500: b"Internal Server Error"}.get(status, b"Error")
-        self.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
-                   % (status, reason, ctype, len(body), body))
+        reason = {
+            200: b"OK",
+            400: b"Bad Request",
+            404: b"Not Found",
+            429: b"Too Many Requests",
+            500: b"Internal Server Error",
+        }.get(status, b"Error")
+        self.write(
+            b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
+            % (status, reason, ctype, len(body), body)
+        )
 
     def abort(self) -> None:
         self.closed = True
@@ -201,8 +215,9 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-async def serve(config: FakeConfig, host: str = "127.0.0.1", port: int = 0,
-                ready: Callable[[int], None] | None = None) -> None:
+async def serve(
+    config: FakeConfig, host: str = "127.0.0.1", port: int = 0, ready: Callable[[int], None] | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     server = FakeServer(config)
     server.timers = Timers(loop)

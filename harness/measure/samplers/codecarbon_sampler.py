@@ -22,8 +22,12 @@ class CodecarbonSampler(Sampler):
 
     @classmethod
     def for_point(cls, context: SamplerContext, interval_ms: float, options: dict[str, Any]) -> Sampler:
-        return cls(context.clock, interval_ms=interval_ms, target_pid=context.target_pid,
-                   **{"country_iso_code": context.country_iso_code, **options})
+        return cls(
+            context.clock,
+            interval_ms=interval_ms,
+            target_pid=context.target_pid,
+            **{"country_iso_code": context.country_iso_code, **options},
+        )
 
     @classmethod
     def summarize(cls, timeline: Timeline, window: Window) -> tuple[dict[str, float | None], dict[str, Any]]:
@@ -34,8 +38,14 @@ class CodecarbonSampler(Sampler):
         value = timeline.values["co2e_kg"][-1]
         return {"co2e_estimate_kg" if estimate else "co2e_kg": value}, {"codecarbon": timeline.meta}
 
-    def __init__(self, clock: RunClock, interval_ms: float = 1000.0, target_pid: int | None = None,
-                 country_iso_code: str = "USA", **options: Any) -> None:
+    def __init__(
+        self,
+        clock: RunClock,
+        interval_ms: float = 1000.0,
+        target_pid: int | None = None,
+        country_iso_code: str = "USA",
+        **options: Any,
+    ) -> None:
         super().__init__(clock, interval_ms, target_pid, **options)
         self.country = country_iso_code
 
@@ -52,9 +62,12 @@ class CodecarbonSampler(Sampler):
 
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self._t0 = self.clock.now_ns()
-        self.tracker = OfflineEmissionsTracker(country_iso_code=self.country,
-                                               measure_power_secs=max(self.interval_ns / 1e9, 0.1),
-                                               save_to_file=False, log_level="error")
+        self.tracker = OfflineEmissionsTracker(
+            country_iso_code=self.country,
+            measure_power_secs=max(self.interval_ns / 1e9, 0.1),
+            save_to_file=False,
+            log_level="error",
+        )
         self.tracker.start()
 
     def stop(self) -> Timeline:
@@ -68,8 +81,10 @@ class CodecarbonSampler(Sampler):
         modes = {type(h).__name__: getattr(h, "_mode", None) for h in getattr(self.tracker, "_hardware", [])}
         cpu_measured = modes.get("CPU") in MEASURED_CPU_MODES
         timeline.t_ns = [self._t0, self.clock.now_ns()]
-        timeline.values = {"co2e_kg": [0.0, float(emissions_kg or 0.0)],
-                           "energy_kwh": [0.0, float(getattr(data, "energy_consumed", 0.0) or 0.0)]}
+        timeline.values = {
+            "co2e_kg": [0.0, float(emissions_kg or 0.0)],
+            "energy_kwh": [0.0, float(getattr(data, "energy_consumed", 0.0) or 0.0)],
+        }
         timeline.meta = {
             "country_iso_code": self.country,
             "hardware_modes": modes,

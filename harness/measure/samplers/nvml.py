@@ -21,8 +21,18 @@ from harness.measure.samplers.base import Sampler, SamplerContext, ThreadedSampl
 from harness.records import Timeline
 
 # field → how to read it from a handle; values converted to the unit in the field's name
-FIELDS: tuple[str, ...] = ("energy_mj", "power_w", "power_avg_w", "mem_used_bytes", "util_gpu_pct", "util_mem_pct",
-                           "sm_clock_mhz", "mem_clock_mhz", "temp_c", "throttle_reasons")
+FIELDS: tuple[str, ...] = (
+    "energy_mj",
+    "power_w",
+    "power_avg_w",
+    "mem_used_bytes",
+    "util_gpu_pct",
+    "util_mem_pct",
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+    "temp_c",
+    "throttle_reasons",
+)
 NVML_FI_DEV_POWER_INSTANT = 186  # instantaneous power field (Hopper+); the plain reading is a ~1 s average
 
 
@@ -83,8 +93,12 @@ class NvmlSampler(ThreadedSampler):
 
     @classmethod
     def for_point(cls, context: SamplerContext, interval_ms: float, options: dict[str, Any]) -> Sampler:
-        return cls(context.clock, interval_ms=interval_ms, target_pid=context.target_pid,
-                   **{"visible_gpus": context.visible_gpus, **options})
+        return cls(
+            context.clock,
+            interval_ms=interval_ms,
+            target_pid=context.target_pid,
+            **{"visible_gpus": context.visible_gpus, **options},
+        )
 
     @classmethod
     def summarize(cls, timeline: Timeline, window: Window) -> tuple[dict[str, float | None], dict[str, Any]]:
@@ -94,8 +108,10 @@ class NvmlSampler(ThreadedSampler):
             return {}, {}
         a, b = window
         power = _peak_sum(timeline, "power_w", a, b)
-        return {"gpu_mem_peak_bytes": _peak_sum(timeline, "mem_used_bytes", a, b),
-                "gpu_power_peak_w": power if power is not None else _peak_sum(timeline, "power_avg_w", a, b)}, {}
+        return {
+            "gpu_mem_peak_bytes": _peak_sum(timeline, "mem_used_bytes", a, b),
+            "gpu_power_peak_w": power if power is not None else _peak_sum(timeline, "power_avg_w", a, b),
+        }, {}
 
     @classmethod
     def energy_sources(cls, timeline: Timeline) -> dict[str, EnergySource]:
@@ -179,8 +195,10 @@ class NvmlSampler(ThreadedSampler):
         if field == "temp_c":
             return float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
         if field == "throttle_reasons":
-            reasons = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
-                nvml.nvmlDeviceGetCurrentClocksThrottleReasons  # the older name
+            reasons = (
+                getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+                or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+            )  # the older name
             return float(reasons(handle))
         raise KeyError(field)
 
@@ -233,8 +251,14 @@ class NvmlRecorder:
                 self._handle_ids[id(result)] = str(args[0])
                 self.calls.append({"fn": name, "arg": str(args[0])})
                 return result
-            self.calls.append({"fn": name, "gpu": handle, "args": [a for a in args[1:] if isinstance(a, int)],
-                               "result": _plain(result)})
+            self.calls.append(
+                {
+                    "fn": name,
+                    "gpu": handle,
+                    "args": [a for a in args[1:] if isinstance(a, int)],
+                    "result": _plain(result),
+                }
+            )
             return result
 
         return call

@@ -24,8 +24,10 @@ class PsutilSampler(ThreadedSampler):
         last reading after it)."""
         rss = [v for v in timeline.values.get("rss_bytes", []) if v is not None]
         cpu = [v for v in timeline.values.get("cpu_pct", []) if v is not None]
-        return {"mem_peak_rss_bytes": max(rss) if rss else None,
-                "cpu_util_mean_pct": sum(cpu) / len(cpu) if cpu else None}, {}
+        return {
+            "mem_peak_rss_bytes": max(rss) if rss else None,
+            "cpu_util_mean_pct": sum(cpu) / len(cpu) if cpu else None,
+        }, {}
 
     def setup(self) -> None:
         self._root = psutil.Process(self.target_pid or os.getpid())

@@ -64,8 +64,10 @@ class RaplSampler(ThreadedSampler):
         try:
             (domains[0][1] / "energy_uj").read_text()
         except PermissionError:
-            return False, (f"no permission to read {domains[0][1] / 'energy_uj'} (root only since Linux 5.10: run "
-                           "as root or `chmod o+r` the energy_uj files)")
+            return False, (
+                f"no permission to read {domains[0][1] / 'energy_uj'} (root only since Linux 5.10: run "
+                "as root or `chmod o+r` the energy_uj files)"
+            )
         return True, ""
 
     def setup(self) -> None:

@@ -35,9 +35,18 @@ class EchoAdapter(InProcessAdapter):
             time.sleep(self.step_s)
             steps.append(clock.now_ns())
         return [
-            RequestRecord(index=i, t_sched_ns=t0, t_send_ns=t0, t_first_ns=steps[0], t_end_ns=steps[-1],
-                          chunk_times_ns=steps, chunk_tokens=[1] * len(steps), n_in=p.n_in, n_out=output_tokens,
-                          n_in_source=p.n_in_source)
+            RequestRecord(
+                index=i,
+                t_sched_ns=t0,
+                t_send_ns=t0,
+                t_first_ns=steps[0],
+                t_end_ns=steps[-1],
+                chunk_times_ns=steps,
+                chunk_tokens=[1] * len(steps),
+                n_in=p.n_in,
+                n_out=output_tokens,
+                n_in_source=p.n_in_source,
+            )
             for i, p in enumerate(prompts)
         ]
 
