@@ -102,7 +102,7 @@ class HFAdapter(InProcessAdapter):
         self._tokenizer = AutoTokenizer.from_pretrained(resolved.tokenizer_path, **extra)
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             resolved.path, dtype=getattr(torch, engine.dtype), **extra, **self.args.load_kwargs()
         )
         self._model = model.to(self._device).eval()

@@ -232,20 +232,20 @@ class VLLMAdapter(InProcessAdapter):
             outputs = self._engine.step()
             now = clock.now_ns()
             for out in outputs:
-                i = ids.get(out.request_id)
-                if i is None or not out.outputs:
+                which = ids.get(out.request_id)
+                if which is None or not out.outputs:
                     continue
+                rec = records[which]
                 n_new = len(out.outputs[0].token_ids)
                 if n_new:
-                    rec = records[i]
                     rec.chunk_times_ns.append(now)
                     rec.chunk_tokens.append(n_new)
                 metrics = getattr(out, "metrics", None)
-                if metrics is not None and getattr(metrics, "first_token_ts", 0) and records[i].t_first_ns is None:
+                if metrics is not None and getattr(metrics, "first_token_ts", None) and rec.t_first_ns is None:
                     # engine core's monotonic time of the first token vs when the caller got it (same clock)
                     first_token_lag.append(now / 1e6 - (metrics.first_token_ts * 1e9 - clock.origin_ns) / 1e6)
-                if n_new and records[i].t_first_ns is None:
-                    records[i].t_first_ns = now
+                if n_new and rec.t_first_ns is None:
+                    rec.t_first_ns = now
         for rec in records:
             rec.n_out = sum(rec.chunk_tokens)
             rec.t_end_ns = rec.chunk_times_ns[-1] if rec.chunk_times_ns else None

@@ -110,7 +110,7 @@ def test_export_csv_and_parquet(tmp_path):
     for fmt in ("csv", "parquet"):
         paths = export_run(store, run_id, fmt, tmp_path / fmt)
         assert {p.name for p in paths} == {
-            f"{run_id}_{t}.{fmt}" for t in ("points", "repetitions", "requests", "samples")
+            f"{run_id}_{t}.{fmt}" for t in ("points", "repetitions", "requests", "samples", "metrics")
         }
     import pandas as pd
 

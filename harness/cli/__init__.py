@@ -1,11 +1,14 @@
 """The ``harness`` command (typer): a thin layer over the library. Exit codes: 0 ok, 1 failed points or a
 regression, 2 bad input, 130 interrupted."""
 
+from collections.abc import Callable
+from typing import Any
+
 from harness.cli import gate_commands, results_commands, run_commands
 from harness.cli.app import app
 
 # The command table, in the order `harness --help` lists it.
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., Any]] = {
     "validate": run_commands.validate,
     "run": run_commands.run,
     "env": run_commands.build_envs,

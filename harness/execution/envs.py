@@ -93,6 +93,21 @@ def _step(cmd: list[str], log: Path, what: str, timeout_s: float) -> None:
         raise EnvBuildError(f"{what} failed: {_pip_reason(log)} (log: {log})")
 
 
+def _build(path: Path, base: str, requirements: list[str], uninstall: list[str], timeout_s: float) -> list[str]:
+    """Create the venv, install, uninstall; returns ``pip freeze``. Steps log to ``<hash>.build.log``."""
+    build_log = path.parent / f"{path.name}.build.log"
+    build_log.write_text("")
+    _step([base, "-m", "venv", str(path)], build_log, "creating the virtual environment", 300)
+    python = str(env_python(path))
+    install = [python, "-m", "pip", "install", "-q", *requirements, *WORKER_DEPS]
+    _step(install, build_log, f"pip install {' '.join(requirements)}", timeout_s)
+    if uninstall:
+        removal = [python, "-m", "pip", "uninstall", "-q", "-y", *uninstall]
+        _step(removal, build_log, f"pip uninstall {' '.join(uninstall)}", 300)
+    freeze = [python, "-m", "pip", "freeze", "--all"]
+    return subprocess.run(freeze, capture_output=True, text=True, timeout=120).stdout.split()
+
+
 def ensure_env(
     requirements: list[str],
     uninstall: list[str] | None = None,
@@ -129,27 +144,8 @@ def ensure_env(
             "a few minutes"
         )
         started = time.monotonic()
-        build_log = path.parent / f"{path.name}.build.log"
-        build_log.write_text("")
         try:
-            _step([base, "-m", "venv", str(path)], build_log, "creating the virtual environment", 300)
-            python = str(env_python(path))
-            _step(
-                [python, "-m", "pip", "install", "-q", *requirements, *WORKER_DEPS],
-                build_log,
-                f"pip install {' '.join(requirements)}",
-                timeout_s,
-            )
-            if uninstall:
-                _step(
-                    [python, "-m", "pip", "uninstall", "-q", "-y", *uninstall],
-                    build_log,
-                    f"pip uninstall {' '.join(uninstall)}",
-                    300,
-                )
-            freeze = subprocess.run(
-                [python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True, timeout=120
-            ).stdout.split()
+            freeze = _build(path, base, requirements, uninstall, timeout_s)
         except BaseException as exc:
             shutil.rmtree(path, ignore_errors=True)
             if isinstance(exc, EnvBuildError):

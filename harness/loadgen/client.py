@@ -26,7 +26,7 @@ from typing import Any
 try:
     import httptools
 except ImportError:  # the serve extra; the harness core must import without it
-    httptools = None
+    httptools = None  # type: ignore[assignment]
 
 from harness.loadgen.http import ClientConfig, LoadgenError, Prepared, Target
 from harness.loadgen.sse import Exchange
@@ -165,7 +165,7 @@ class LoadGenerator:
             raise OSError(
                 f"connect to {self.target.host}:{self.target.port} timed out after {self.cfg.connect_timeout_s:g}s"
             ) from None
-        return proto  # type: ignore[return-value]
+        return proto
 
     def _pop_idle(self) -> _Conn | None:
         while self.idle:
@@ -329,7 +329,12 @@ class LoadGenerator:
                 i = next_index
                 next_index += 1
                 fut: asyncio.Future[None] = loop.create_future()
-                self._start(i, time.monotonic_ns(), requests[i], lambda _ex, f=fut: f.done() or f.set_result(None))
+
+                def wake(_ex: Exchange, f: asyncio.Future[None] = fut) -> None:
+                    if not f.done():
+                        f.set_result(None)
+
+                self._start(i, time.monotonic_ns(), requests[i], wake)
                 await fut
 
         await asyncio.gather(*(user() for _ in range(concurrency)))

@@ -64,7 +64,7 @@ def _git_sha() -> str | None:
 def _gpus() -> dict[str, Any]:
     """GPU names, memory and driver through NVML when the library and a driver are present."""
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
     except ImportError:
         return {"gpus": [], "gpu_note": "nvidia-ml-py not installed"}
     try:

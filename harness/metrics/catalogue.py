@@ -128,9 +128,19 @@ CATALOGUE = Catalogue()
 
 
 def _declare(
-    name: str, unit: str, better: Better, family: str, display: str, description: str = "", **flags: bool | int
+    name: str,
+    unit: str,
+    better: Better,
+    family: str,
+    display: str,
+    description: str = "",
+    *,
+    gate: bool = False,
+    show: bool = False,
+    column: int = 0,
+    compare: bool = False,
 ) -> None:
-    CATALOGUE.declare(Metric(name, unit, better, family, display, description, **flags))
+    CATALOGUE.declare(Metric(name, unit, better, family, display, description, gate, show, column, compare))
 
 
 def _declare_requests() -> None:

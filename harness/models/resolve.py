@@ -66,10 +66,10 @@ def resolve_model(name: str) -> ResolvedModel:
         return ResolvedModel(
             name=name, path=str(gguf.parent), gguf_file=gguf.name, tokenizer_path=str(gguf.parent), format="gguf"
         )
-    path = _local_path(name)
-    assert path is not None  # check_model_name raised otherwise
-    if path.is_file():
+    local = _local_path(name)
+    assert local is not None  # check_model_name raised otherwise
+    if local.is_file():
         return ResolvedModel(
-            name=name, path=str(path.parent), gguf_file=path.name, tokenizer_path=str(path.parent), format="gguf"
+            name=name, path=str(local.parent), gguf_file=local.name, tokenizer_path=str(local.parent), format="gguf"
         )
-    return ResolvedModel(name=name, path=str(path), tokenizer_path=str(path), format="hf")
+    return ResolvedModel(name=name, path=str(local), tokenizer_path=str(local), format="hf")

@@ -50,7 +50,7 @@ def _model_for_loc(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _explain(error: dict[str, Any]) -> str:
+def _explain(error: Any) -> str:
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in {"list", "str", "int"})))
     where = _format_loc(loc)
     if error["type"] == "extra_forbidden":

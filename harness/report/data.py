@@ -177,45 +177,38 @@ def _timelines(store: Store, run_id: str, n_points: int) -> dict[str, Any]:
     return timelines
 
 
-def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[str, Any]:
-    """One run: its metadata, points (aggregate metrics with CI), Pareto fronts and timelines."""
-    run = store.get_run(run_id)
-    points = store.points(run_id)
-    metric_rows: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
-    for row in store.summaries(run_id, repetition=AGGREGATE):
-        metric_rows.setdefault(row["point_id"], {})[row["metric"]] = (row["value"], row["ci_low"], row["ci_high"])
-    metric_names = sorted({m for per in metric_rows.values() for m, (v, _, _) in per.items() if v is not None})
-    reps = store.repetition_values(run_id)
-
-    engines = [p["config"].get("engine", {}) for p in points]
-    varying = {k for k in ENGINE_FIELDS if len({str(e.get(k)) for e in engines}) > 1}
+def _swept_axes(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The axes whose values differ between points, numeric ones sorted."""
     axis_values: dict[str, list[Any]] = {}
     for p in points:
         for name, value in (p["axes"] or {}).items():
             if value not in axis_values.setdefault(name, []):
                 axis_values[name].append(value)
-    axes = [
-        {
-            "name": name,
-            "values": values,
-            "numeric": all(isinstance(v, int | float) and not isinstance(v, bool) for v in values),
-        }
-        for name, values in axis_values.items()
-        if len(values) > 1
-    ]
-    for axis in axes:
-        if axis["numeric"]:
-            axis["values"] = sorted(axis["values"])
+    axes = []
+    for name, values in axis_values.items():
+        if len(values) < 2:
+            continue
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        axes.append({"name": name, "values": sorted(values) if numeric else values, "numeric": numeric})
+    return axes
 
+
+def _page_points(
+    points: list[dict[str, Any]],
+    metric_rows: dict[str, dict[str, tuple[Any, Any, Any]]],
+    metric_names: list[str],
+    reps: dict[str, dict[str, list[float]]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The points as the page draws them, and the engines they refer to by index (1,000 points share a few)."""
+    engines = [p["config"].get("engine", {}) for p in points]
+    varying = {k for k in ENGINE_FIELDS if len({str(e.get(k)) for e in engines}) > 1}
     out_points = []
-    engine_list: list[dict[str, Any]] = []  # points refer to their engine by index (1,000 points share a few)
-    for p in points:
+    engine_list: list[dict[str, Any]] = []
+    for p, engine in zip(points, engines, strict=True):
         per = metric_rows.get(p["point_id"], {})
-        engine = p["config"].get("engine", {})
         short = {k: engine.get(k) for k in ENGINE_FIELDS}
         if short not in engine_list:
             engine_list.append(short)
-        describe = p.get("describe") or {}
         values = [tuple(rnd(x) for x in per.get(m, (None,) * 3)) for m in metric_names]
         out_points.append(
             {
@@ -228,37 +221,53 @@ def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[
                 "engine": engine_list.index(short),
                 "group": _engine_group(engine, varying),
                 "reps": max((len(v) for v in reps.get(p["point_id"], {}).values()), default=0),
-                "energy_source": (describe.get("energy") or {}).get("energy_source"),
+                "energy_source": ((p.get("describe") or {}).get("energy") or {}).get("energy_source"),
                 "v": [v for v, _, _ in values],
                 # a CI equal to the value (one repetition, or a figure that never varies) is left out
                 "lo": [None if lo == v == hi else lo for v, lo, hi in values],
                 "hi": [None if lo == v == hi else hi for v, lo, hi in values],
             }
         )
+    return out_points, engine_list
 
-    fronts = _fronts(out_points, metric_names)
+
+def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[str, Any]:
+    """One run: its metadata, points (aggregate metrics with CI), Pareto fronts and timelines."""
+    run = store.get_run(run_id)
+    points = store.points(run_id)
+    metric_rows: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
+    for row in store.summaries(run_id, repetition=AGGREGATE):
+        metric_rows.setdefault(row["point_id"], {})[row["metric"]] = (row["value"], row["ci_low"], row["ci_high"])
+    metric_names = sorted({m for per in metric_rows.values() for m, (v, _, _) in per.items() if v is not None})
+    out_points, engine_list = _page_points(points, metric_rows, metric_names, store.repetition_values(run_id))
     counts: dict[str, int] = {}
     for p in points:
         counts[p["status"]] = counts.get(p["status"], 0) + 1
+    facts = {
+        k: run[k]
+        for k in (
+            "run_id",
+            "suite_name",
+            "status",
+            "started_at",
+            "finished_at",
+            "harness_version",
+            "fingerprint",
+            "suite_yaml",
+        )
+    }
     return {
-        "run_id": run["run_id"],
-        "suite_name": run["suite_name"],
-        "status": run["status"],
-        "started_at": run["started_at"],
-        "finished_at": run["finished_at"],
-        "harness_version": run["harness_version"],
-        "fingerprint": run["fingerprint"],
-        "suite_yaml": run["suite_yaml"],
+        **facts,
         "suite": _suite_facts(run),
         "tags": store.tags().get(run["run_id"], []),
         "counts": counts,
         "metrics": metric_names,
         "families": metric_families(metric_names),
         "directions": {m: direction(m) for m in metric_names},
-        "axes": axes,
+        "axes": _swept_axes(points),
         "engines": engine_list,
         "points": out_points,
-        "fronts": fronts,
+        "fronts": _fronts(out_points, metric_names),
         "timelines": _timelines(store, run_id, len(points)) if with_timelines else {},
     }
 

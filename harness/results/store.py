@@ -63,6 +63,49 @@ class PointResult:
         self.timelines: list[tuple[int, Timeline]] = []
         self.summaries: list[tuple[int, str, float | None, float | None, float | None]] = []
 
+    def request_rows(self, run_id: str) -> list[dict[str, Any]]:
+        stored = {c.name for c in request_table.columns} - {"id", "run_id", "point_id", "repetition", "idx"}
+        return [
+            {
+                "run_id": run_id,
+                "point_id": self.point_id,
+                "repetition": rep,
+                "idx": r.index,
+                **r.model_dump(include=stored),
+            }
+            for rep, r in self.requests
+        ]
+
+    def sample_rows(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "run_id": run_id,
+                "point_id": self.point_id,
+                "repetition": rep,
+                "sampler": tl.sampler,
+                "field": field,
+                "t_ns": t,
+                "value": v,
+            }
+            for rep, tl in self.timelines
+            for field, column in tl.values.items()
+            for t, v in zip(tl.t_ns, column, strict=True)
+        ]
+
+    def summary_rows(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "run_id": run_id,
+                "point_id": self.point_id,
+                "repetition": rep,
+                "metric": m,
+                "value": v,
+                "ci_low": lo,
+                "ci_high": hi,
+            }
+            for rep, m, v, lo, hi in self.summaries
+        ]
+
 
 class Store:
     def __init__(self, url: str | None = None) -> None:
@@ -115,10 +158,10 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(select(run_table).where(run_table.c.run_id == run_id)).mappings().first()
             if row is None:
-                row = conn.execute(select(run_table).where(run_table.c.run_id.like(f"{run_id}%"))).mappings().all()
-                if len(row) != 1:
-                    raise StoreError(f"unknown run {run_id!r}" if not row else f"run id {run_id!r} is ambiguous")
-                row = row[0]
+                rows = conn.execute(select(run_table).where(run_table.c.run_id.like(f"{run_id}%"))).mappings().all()
+                if len(rows) != 1:
+                    raise StoreError(f"unknown run {run_id!r}" if not rows else f"run id {run_id!r} is ambiguous")
+                row = rows[0]
         return dict(row)
 
     def resolve(self, ref: str) -> str:
@@ -193,63 +236,13 @@ class Store:
             conn.execute(insert(point_table).values(run_id=run_id, **point_row))
             if result is None:
                 return
-            if result.requests:
-                conn.execute(
-                    insert(request_table),
-                    [
-                        {
-                            "run_id": run_id,
-                            "point_id": point_id,
-                            "repetition": rep,
-                            "idx": r.index,
-                            "batch_index": r.batch_index,
-                            "t_sched_ns": r.t_sched_ns,
-                            "t_send_ns": r.t_send_ns,
-                            "t_first_ns": r.t_first_ns,
-                            "t_end_ns": r.t_end_ns,
-                            "n_in": r.n_in,
-                            "n_out": r.n_out,
-                            "n_in_source": r.n_in_source,
-                            "n_out_source": r.n_out_source,
-                            "error": r.error,
-                            "chunk_times_ns": r.chunk_times_ns,
-                            "chunk_tokens": r.chunk_tokens,
-                        }
-                        for rep, r in result.requests
-                    ],
-                )
-            samples = [
-                {
-                    "run_id": run_id,
-                    "point_id": point_id,
-                    "repetition": rep,
-                    "sampler": tl.sampler,
-                    "field": field,
-                    "t_ns": t,
-                    "value": v,
-                }
-                for rep, tl in result.timelines
-                for field, column in tl.values.items()
-                for t, v in zip(tl.t_ns, column, strict=True)
-            ]
-            if samples:
-                conn.execute(insert(sample_table), samples)
-            if result.summaries:
-                conn.execute(
-                    insert(summary_table),
-                    [
-                        {
-                            "run_id": run_id,
-                            "point_id": point_id,
-                            "repetition": rep,
-                            "metric": m,
-                            "value": v,
-                            "ci_low": lo,
-                            "ci_high": hi,
-                        }
-                        for rep, m, v, lo, hi in result.summaries
-                    ],
-                )
+            for table, rows in (
+                (request_table, result.request_rows(run_id)),
+                (sample_table, result.sample_rows(run_id)),
+                (summary_table, result.summary_rows(run_id)),
+            ):
+                if rows:
+                    conn.execute(insert(table), rows)
 
     def update_describe(self, run_id: str, point_id: str, extra: dict[str, Any]) -> None:
         """Merge ``extra`` into a stored point's ``describe`` (e.g. which search trial was best, known at the end)."""

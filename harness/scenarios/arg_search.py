@@ -55,7 +55,7 @@ def _with_values(suite: Suite, values: dict[str, Any]) -> Suite:
 
 def grid_suite(suite: Suite) -> Suite:
     """The suite with the search space as sweep axes: every setting the search may try."""
-    assert suite.search is not None
+    assert isinstance(suite.search, ArgSearchSpec)
     return _with_values(suite, {axis: list(values) for axis, values in suite.search.space.items()})
 
 
@@ -69,7 +69,7 @@ def trial_point(suite: Suite, setting: Setting, trial: int) -> Point:
 def check_search(suite: Suite) -> None:
     """What the schema cannot check: one engine entry, nothing swept outside the space, known metric names."""
     spec = suite.search
-    assert spec is not None
+    assert isinstance(spec, ArgSearchSpec)
     where = suite.where("search")
     if len(suite.engines) != 1:
         raise SuiteError(

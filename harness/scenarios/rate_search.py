@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from harness.metrics.serving import is_saturated, meets_p99_slo
 from harness.metrics.window import WindowSLO
-from harness.plan.points import Point, stable_hash
+from harness.plan.points import Point, ServingWorkloadConfig, stable_hash
 from harness.plan.schema import ServingSearchSpec, SLOSpec
 from harness.scenarios.base import Measure, Metrics, SearchResult, SearchTrial
 
@@ -174,6 +174,7 @@ def serving_search(template: Point, spec: ServingSearchSpec, slo: SLOSpec, measu
         measured.append((point.point_id, outcome.status))
         return outcome.metrics or {}
 
+    assert isinstance(template.workload, ServingWorkloadConfig)
     arrival = template.workload.arrival if template.workload.arrival != "concurrency" else "constant"
     if spec.mode == "slo":
         slo_search(spec, arrival, WindowSLO(**slo.model_dump()), trial, result)

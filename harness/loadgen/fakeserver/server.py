@@ -148,7 +148,7 @@ class FakeServer:
             def collect(self):  # noqa: ANN202
                 return _Collector().collect()
 
-        return generate_latest(_Registry())  # type: ignore[arg-type]
+        return generate_latest(_Registry())
 
 
 class Connection(asyncio.Protocol):

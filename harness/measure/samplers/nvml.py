@@ -37,12 +37,12 @@ NVML_FI_DEV_POWER_INSTANT = 186  # instantaneous power field (Hopper+); the plai
 
 
 def _pynvml() -> Any:
-    import pynvml  # type: ignore[import-not-found]
+    import pynvml
 
     return pynvml
 
 
-def _errors(nvml: Any) -> tuple[type, type, type]:
+def _errors(nvml: Any) -> tuple[type[Exception], type[Exception], type[Exception]]:
     """(any NVML error, not supported, GPU lost) for this backend."""
     return nvml.NVMLError, nvml.NVMLError_NotSupported, nvml.NVMLError_GpuIsLost
 
@@ -80,7 +80,7 @@ def _peak_sum(tl: Timeline, suffix: str, a: int, b: int) -> float | None:
     totals = []
     for i, t in enumerate(tl.t_ns):
         if a <= t <= b:
-            readings = [c[i] for c in columns if i < len(c) and c[i] is not None]
+            readings = [float(v) for c in columns if i < len(c) and (v := c[i]) is not None]
             if readings:
                 totals.append(sum(readings))
     return max(totals) if totals else None

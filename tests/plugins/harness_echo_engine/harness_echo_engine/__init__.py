@@ -10,21 +10,32 @@ import signal
 import time
 from typing import Any, ClassVar
 
-from harness.adapters.base import InProcessAdapter
+from harness.adapters.base import EngineArgs, InProcessAdapter
 
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
 
+class EchoArgs(EngineArgs):
+    """The engine's arguments (the suite's ``args:``), typed: a misspelt one is refused by ``harness validate``."""
+
+    step_ms: float = 2.0
+    prefill_ms: float = 5.0
+    kill_on_batch: int | None = None
+    raise_on_batch: int | None = None
+    hang_on_batch: int | None = None
+
+
 class EchoAdapter(InProcessAdapter):
     name: ClassVar[str] = "echo"
     dtypes: ClassVar[tuple[str, ...]] = ()
+    Args = EchoArgs
 
     def load(self) -> None:
         # HARNESS_ECHO_SLOWDOWN stands in for a code change that makes the engine slower (gate tests)
         slowdown = float(os.environ.get("HARNESS_ECHO_SLOWDOWN", "1"))
-        self.step_s = float(self.engine.args.get("step_ms", 2.0)) / 1000 * slowdown
-        self.prefill_s = float(self.engine.args.get("prefill_ms", 5.0)) / 1000
+        self.step_s = self.args.step_ms / 1000 * slowdown
+        self.prefill_s = self.args.prefill_ms / 1000
 
     def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
         self._misbehave(len(prompts))
@@ -52,12 +63,12 @@ class EchoAdapter(InProcessAdapter):
 
     def _misbehave(self, batch: int) -> None:
         """Faults on demand, for the runner's isolation tests."""
-        args = self.engine.args
-        if args.get("kill_on_batch") == batch:
+        args = self.args
+        if args.kill_on_batch == batch:
             os.kill(os.getpid(), signal.SIGKILL)  # like the kernel's OOM killer
-        if args.get("raise_on_batch") == batch:
+        if args.raise_on_batch == batch:
             raise MemoryError("simulated allocation failure")
-        if args.get("hang_on_batch") == batch:
+        if args.hang_on_batch == batch:
             time.sleep(3600)
 
     def describe(self) -> dict[str, Any]:
