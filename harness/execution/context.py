@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness.execution.measure import MeasureSettings, SamplerSet
 from harness.execution.reporter import NullReporter, Reporter
+from harness.execution.stored import StoredPoint
 from harness.records import RunClock
-
-if TYPE_CHECKING:
-    from harness.execution.session import StoredPoint
 
 Metrics = dict[str, float | None]
 

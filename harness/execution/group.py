@@ -6,6 +6,7 @@ from harness.execution.context import ExecutionContext
 from harness.execution.session import EngineSession
 from harness.plan.points import Point
 from harness.scenarios.base import GroupTask, Measured, TaskOutcome
+from harness.scenarios.tasks import run_task
 
 
 def run_group(task: GroupTask, session: EngineSession, context: ExecutionContext) -> TaskOutcome:
@@ -25,5 +26,5 @@ def run_group(task: GroupTask, session: EngineSession, context: ExecutionContext
         outcome.measured.append(measured)
         return measured
 
-    outcome.searches = task.run(measure)
+    outcome.searches = run_task(task, measure)
     return outcome

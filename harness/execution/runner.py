@@ -16,7 +16,7 @@ from harness.execution.context import ExecutionContext
 from harness.execution.executors import create_executor
 from harness.execution.measure import MeasureSettings
 from harness.execution.reporter import NullReporter, Reporter
-from harness.execution.session import StoredPoint
+from harness.execution.stored import StoredPoint
 from harness.measure.fingerprint import fingerprint
 from harness.plan.expand import expand, suite_hash
 from harness.plan.points import Point

@@ -134,15 +134,6 @@ class GroupTask(BaseModel):
         budget = self.search.max_trials if self.search.mode == "slo" else self.search.rates + 2
         return budget * len(self.points)
 
-    def run(self, measure: Measure) -> list[SearchResult]:
-        if self.search is None:
-            for point in self.points:
-                measure(point)
-            return []
-        from harness.scenarios.rate_search import serving_search
-
-        return [serving_search(template, self.search, self.slo, measure) for template in self.points]
-
 
 @dataclass
 class TaskOutcome:

@@ -5,12 +5,41 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from harness.loadgen.fakeserver.config import TOKEN, http_chunk
+from harness.loadgen.fakeserver.config import TOKEN, FakeConfig, Stats, http_chunk
 
-if TYPE_CHECKING:
-    from harness.loadgen.fakeserver.server import Connection, FakeServer
+
+class Timers(Protocol):
+    def at(self, due_ns: int, fn: Callable[[], None]) -> None: ...
+
+
+class FakeServer(Protocol):
+    """What a job needs of the server (``server.FakeServer``): settings, counters, timers, a freed slot."""
+
+    @property
+    def config(self) -> FakeConfig: ...
+
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def timers(self) -> Timers | None: ...
+
+    def release(self) -> None: ...
+
+
+class Connection(Protocol):
+    """What a job needs of its connection (``server.Connection``)."""
+
+    closed: bool
+    hanging: Any
+
+    def write(self, data: bytes) -> None: ...
+
+    def respond(self, status: int, body: bytes, ctype: bytes = ...) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class Job:
