@@ -36,6 +36,8 @@ class Sampler(ABC):
     figures: ClassVar[tuple[str, ...]] = ()
     #: read before each point, with the model loaded and idle, for net energy
     idle_power: ClassVar[bool] = False
+    #: ``SamplerContext`` fields passed to the constructor as keywords (e.g. ``visible_gpus``)
+    context_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, clock: RunClock, interval_ms: float = 100.0, target_pid: int | None = None, **options: Any):
         self.clock = clock
@@ -45,8 +47,9 @@ class Sampler(ABC):
 
     @classmethod
     def for_point(cls, context: SamplerContext, interval_ms: float, options: dict[str, Any]) -> Sampler:
-        """A sampler for one point: the clock and the engine's process; subclasses add what else they need."""
-        return cls(context.clock, interval_ms=interval_ms, target_pid=context.target_pid, **options)
+        """A sampler for one point: the clock, the engine's process, and the ``context_fields`` it asks for."""
+        taken = {name: getattr(context, name) for name in cls.context_fields}
+        return cls(context.clock, interval_ms=interval_ms, target_pid=context.target_pid, **{**taken, **options})
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

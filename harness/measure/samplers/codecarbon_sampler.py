@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from harness.measure.samplers.base import Sampler, SamplerContext, Window
+from harness.measure.samplers.base import Sampler, Window
 from harness.records import RunClock, Timeline
 
 MEASURED_CPU_MODES = {"intel_rapl", "intel_power_gadget", "apple_powermetrics"}
@@ -18,16 +18,8 @@ MEASURED_CPU_MODES = {"intel_rapl", "intel_power_gadget", "apple_powermetrics"}
 
 class CodecarbonSampler(Sampler):
     name: ClassVar[str] = "codecarbon"
+    context_fields: ClassVar[tuple[str, ...]] = ("country_iso_code",)
     figures: ClassVar[tuple[str, ...]] = ("co2e_kg", "co2e_estimate_kg")
-
-    @classmethod
-    def for_point(cls, context: SamplerContext, interval_ms: float, options: dict[str, Any]) -> Sampler:
-        return cls(
-            context.clock,
-            interval_ms=interval_ms,
-            target_pid=context.target_pid,
-            **{"country_iso_code": context.country_iso_code, **options},
-        )
 
     @classmethod
     def summarize(cls, timeline: Timeline, window: Window) -> tuple[dict[str, float | None], dict[str, Any]]:

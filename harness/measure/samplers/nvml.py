@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.measure.counters import EnergySource, cumulative_counter, integrated_power
-from harness.measure.samplers.base import Sampler, SamplerContext, ThreadedSampler, Window
+from harness.measure.samplers.base import ThreadedSampler, Window
 from harness.records import Timeline
 
 # field → how to read it from a handle; values converted to the unit in the field's name
@@ -88,17 +88,9 @@ def _peak_sum(tl: Timeline, suffix: str, a: int, b: int) -> float | None:
 
 class NvmlSampler(ThreadedSampler):
     name: ClassVar[str] = "nvml"
+    context_fields: ClassVar[tuple[str, ...]] = ("visible_gpus",)
     figures: ClassVar[tuple[str, ...]] = ("gpu_mem_peak_bytes", "gpu_power_peak_w")
     idle_power: ClassVar[bool] = True
-
-    @classmethod
-    def for_point(cls, context: SamplerContext, interval_ms: float, options: dict[str, Any]) -> Sampler:
-        return cls(
-            context.clock,
-            interval_ms=interval_ms,
-            target_pid=context.target_pid,
-            **{"visible_gpus": context.visible_gpus, **options},
-        )
 
     @classmethod
     def summarize(cls, timeline: Timeline, window: Window) -> tuple[dict[str, float | None], dict[str, Any]]:
