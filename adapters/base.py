@@ -131,6 +131,15 @@ class InProcessAdapter(EngineAdapter):
         """Run one batch, producing exactly ``output_tokens`` tokens per prompt (no early stop)."""
 
 
+def context_from_args(args: Any) -> int | None:
+    """``max_model_len`` (vLLM, the fake server) or ``n_ctx`` (llama.cpp) of an engine's arguments, when set."""
+    for key in ("max_model_len", "n_ctx"):
+        value = args.get(key) if isinstance(args, dict) else getattr(args, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 class ServerArgs(EngineArgs):
     """How the load generator talks to a server (every server engine accepts these)."""
 
@@ -168,6 +177,30 @@ class ServerAdapter(EngineAdapter):
 
     def alive(self) -> str | None:
         """None while the server can take requests, else why not (checked before each window)."""
+        return None
+
+    def context_limit(self) -> int | None:
+        """The served model's context in tokens: ``args.max_model_len`` / ``args.n_ctx`` where the suite sets it,
+        else what the server lists in ``GET /v1/models`` (vLLM's ``max_model_len``, llama.cpp's ``meta.n_ctx``
+        or ``meta.n_ctx_train``); None when nobody says."""
+        if not hasattr(self, "_context_limit"):
+            self._context_limit = context_from_args(self.args) or self._listed_context()
+        return self._context_limit
+
+    def _listed_context(self) -> int | None:
+        import json
+
+        from harness.loadgen.http import http_get
+
+        try:
+            status, body = http_get(self.url.rstrip("/").removesuffix("/v1") + "/v1/models")
+            card = json.loads(body)["data"][0] if status == 200 else {}
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            return None
+        meta = card.get("meta") or {}
+        for value in (card.get("max_model_len"), meta.get("n_ctx"), meta.get("n_ctx_train")):
+            if isinstance(value, int) and value > 0:
+                return value
         return None
 
     def tokenizer(self) -> Any | None:

@@ -16,10 +16,16 @@ class FakeServerArgs(LaunchedArgs):
     max_concurrency: int | None = None
     die_after: int | None = None
     fault: str | list[str] = []
+    prefill_us_per_token: float | None = None
+    cache_block: int | None = None
+    max_model_len: int | None = None
+    kv_tokens: int | None = None
+    prefix_cache: bool = True
 
 
 class FakeServerLauncher(LaunchedServer):
-    """harness.loadgen.fakeserver with ``args`` ttft_ms, itl_ms, tokens_per_chunk, max_concurrency, fault, die_after."""
+    """harness.loadgen.fakeserver with ``args`` ttft_ms, itl_ms, tokens_per_chunk, max_concurrency, fault, die_after,
+    prefill_us_per_token, prefix_cache, cache_block, max_model_len, kv_tokens."""
 
     name = "fake-server"
     Args = FakeServerArgs
@@ -33,9 +39,12 @@ class FakeServerLauncher(LaunchedServer):
     def server_command(self) -> list[str]:
         a = self.args
         cmd = [self.python, "-m", "harness.loadgen.fakeserver", "--port", str(self.port), "--model", self.served_model]
-        for key in ("ttft_ms", "itl_ms", "tokens_per_chunk", "max_concurrency", "die_after"):
+        keys = ("ttft_ms", "itl_ms", "tokens_per_chunk", "max_concurrency", "die_after", "prefill_us_per_token")
+        for key in (*keys, "cache_block", "max_model_len", "kv_tokens"):
             if getattr(a, key) is not None:
                 cmd += [f"--{key.replace('_', '-')}", str(getattr(a, key))]
+        if not a.prefix_cache:
+            cmd.append("--no-prefix-cache")
         for fault in [a.fault] if isinstance(a.fault, str) else a.fault:
             cmd += ["--fault", str(fault)]
         return cmd

@@ -42,6 +42,9 @@ class RequestRecord(BaseModel):
     n_in_source: str = "engine_token_ids"
     n_out_source: str = "engine_token_ids"
     error: str | None = None
+    session: int | None = None  # multi-turn workloads: the session this request is a turn of
+    turn: int | None = None  # its turn in the session, from 0
+    n_cached: int | None = None  # prompt tokens the server reported serving from its prefix cache
 
     @property
     def ok(self) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.adapters.base import AdapterError, EngineAdapter
+from harness.execution.check_workload import check_workload
 from harness.gate.config import GateConfig
 from harness.models.resolve import ModelNotAvailable
 from harness.plan.expand import expand
@@ -108,4 +109,5 @@ def check_suite(suite: Suite) -> list[Point]:
     points = expand(suite)
     if not points:
         raise SuiteError(f"{suite.where('exclude')}: the sweep is empty (every combination is excluded)")
+    check_workload(suite, points)
     return points

@@ -99,7 +99,7 @@ class Worker:
 
         if self.adapter is None:
             return ErrorReply(error="window before load")
-        result = run_window(self.adapter, msg.workload, msg.warmup, self.clock)
+        result = run_window(self.adapter, msg.workload, msg.warmup, self.clock, msg.repetition)
         return WindowReply(records=result.records, memory=result.memory, figures=result.figures)
 
 

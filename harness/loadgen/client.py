@@ -152,8 +152,6 @@ class LoadGenerator:
         self.drained: asyncio.Event | None = None
         self.server_first: dict[int, int] = {}
 
-    # ------------------------------------------------------------ connections
-
     async def _connect(self) -> _Conn:
         loop = asyncio.get_running_loop()
         try:
@@ -379,6 +377,7 @@ class LoadGenerator:
             n_in_source=n_in_source,
             n_out_source=n_out_source,
             error=ex.error,
+            n_cached=ex.n_cached,
         )
 
 

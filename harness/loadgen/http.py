@@ -49,12 +49,14 @@ class Target:
         return cls(parts.hostname, parts.port or 80, prefix)
 
 
-def build_body(cfg: ClientConfig, prompt: str, max_tokens: int) -> dict[str, Any]:
+def build_body(cfg: ClientConfig, prompt: str | list[dict[str, str]], max_tokens: int) -> dict[str, Any]:
+    """A streaming request. ``prompt`` is a text or a conversation (``[{role, content}]``): chat sends the messages,
+    completions their contents separated by blank lines."""
     body: dict[str, Any] = {"model": cfg.model, "max_tokens": max_tokens, "stream": True}
     if cfg.api == "chat":
-        body["messages"] = [{"role": "user", "content": prompt}]
+        body["messages"] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
     else:
-        body["prompt"] = prompt
+        body["prompt"] = prompt if isinstance(prompt, str) else "\n\n".join(m["content"] for m in prompt)
     if cfg.include_usage:
         body["stream_options"] = {
             "include_usage": True,

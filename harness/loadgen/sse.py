@@ -39,6 +39,7 @@ class Exchange:
         "last_ct",
         "got_bytes",
         "retried",
+        "n_cached",
     )
 
     def __init__(self, index: int, t_sched: int, prepared: Prepared, on_done: Callable[[Exchange], None]) -> None:
@@ -61,6 +62,7 @@ class Exchange:
         self.last_ct = 0
         self.got_bytes = False
         self.retried = False
+        self.n_cached: int | None = None
 
     # ------------------------------------------------------------ SSE
 
@@ -118,6 +120,12 @@ class Exchange:
             ct = usage.get("completion_tokens")
             if usage.get("prompt_tokens") is not None:
                 self.n_in = usage["prompt_tokens"]
+            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+            if cached is not None:
+                self.n_cached = int(cached)
+        timings = obj.get("timings")
+        if isinstance(timings, dict) and timings.get("cache_n") is not None:  # llama.cpp's server
+            self.n_cached = int(timings["cache_n"])
         if text:
             self.times.append(now)
             self.texts.append(text)

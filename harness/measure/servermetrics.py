@@ -65,3 +65,39 @@ def deltas(
         else:
             out[_key(name)] = value
     return out
+
+
+class GaugePeak:
+    """The highest value of a server gauge during a window (KV-cache usage is back to 0 once the window drained,
+    so its after-value says nothing): ``/metrics`` scraped every ``interval_s`` on a thread until ``stop``."""
+
+    def __init__(self, url: str, names: tuple[str, ...], interval_s: float = 0.25) -> None:
+        import threading
+
+        self.url, self.names, self.interval_s = url, names, interval_s
+        self.peak: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="gauge-peak", daemon=True)
+
+    def start(self) -> GaugePeak:
+        self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        got = scrape(self.url, timeout_s=2.0)
+        for name in self.names:
+            if got is not None and name in got[0]:
+                value = got[0][name]
+                self.peak = value if self.peak is None else max(self.peak, value)
+                return
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self._read()
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> float | None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._read()
+        return self.peak

@@ -321,6 +321,30 @@ def _declare_fidelity() -> None:
     _declare("fidelity_tokens", "count", "none", "fidelity", "fid. tokens", "tokens of the fixed text compared")
 
 
+def _declare_workload() -> None:
+    """Shared-prefix, multi-turn and long-context figures (harness.metrics.workload)."""
+    for name, display, what in (
+        ("prefix_cache_hit_rate_expected", "exp. hit", "ideal-cache share of prompt tokens the shared prefixes cover"),
+        ("prefix_cache_hit_rate", "hit rate", "Δ prefix-cache hits / Δ queries from the server's /metrics"),
+        ("prefix_cache_hit_rate_usage", "hit (usage)", "Σ cached prompt tokens the replies reported / Σ n_in"),
+    ):
+        _declare(name, "ratio", "none" if name.endswith("expected") else "higher", "workload", display, what)
+    _declare("kv_cache_usage_peak_ratio", "ratio", "none", "workload", "KV peak", "peak KV-cache usage in the window")
+    _declare("preemptions_count", "count", "lower", "workload", "preempt.", "the server's preemptions in the window")
+    _declare("session_count", "count", "none", "workload", "sessions", "sessions started in the window")
+    _declare(
+        "session_completed_count", "count", "none", "workload", "sessions ok", "sessions whose turns all succeeded"
+    )
+    _declare("session_turns_mean", "count", "none", "workload", "turns/session", "turns sent per session, mean")
+    for stat in ("p50", "p90", "p99", "mean"):
+        _declare(
+            f"session_duration_s_{stat}", "s", "lower", "workload", f"session s {stat}", "completed sessions' duration"
+        )
+    for series, label in (("turn1_ttft_ms", "1st-turn TTFT"), ("later_turns_ttft_ms", "later-turn TTFT")):
+        for stat in ("p50", "p99", "mean"):
+            _declare(f"{series}_{stat}", "ms", "lower", "workload", f"{label} {stat}", f"{stat} of {label}")
+
+
 def _declare_server() -> None:
     CATALOGUE.declare_pattern(
         r"server_[A-Za-z0-9_]+",
@@ -338,6 +362,7 @@ for _section in (
     _declare_energy,
     _declare_slo,
     _declare_fidelity,
+    _declare_workload,
     _declare_server,
 ):
     _section()

@@ -7,7 +7,11 @@ AXIS_PATHS: dict[str, tuple[str, str]] = {
     **{f: ("engine", f) for f in ("adapter", "model", "dtype", "quantization", "device", "threads", "visible_gpus")},
     **{f: ("workload", f) for f in ("input_tokens", "output_tokens", "batch_size", "num_batches")},
     **{f: ("workload", f) for f in ("api", "arrival", "rate", "concurrency", "num_requests")},
+    "prefix_groups": ("shared_prefix", "groups"),
+    "prefix_tokens": ("shared_prefix", "prefix_tokens"),
+    "suffix_tokens": ("shared_prefix", "suffix_tokens"),
 }
+PREFIX_AXES = ("prefix_groups", "prefix_tokens", "suffix_tokens")
 OFFLINE_AXES = ("input_tokens", "output_tokens", "batch_size", "num_batches")
 SERVING_AXES = ("input_tokens", "output_tokens", "api", "arrival", "rate", "concurrency", "num_requests")
 ENGINE_ARG_PREFIX = "args."

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from harness.plan.axes import AXIS_PATHS, OFFLINE_AXES, SERVING_AXES
+from harness.plan.axes import AXIS_PATHS, OFFLINE_AXES, PREFIX_AXES, SERVING_AXES
 from harness.plan.points import EngineConfig, Point, ServingWorkloadConfig, WorkloadConfig, stable_hash
 from harness.plan.schema import EngineSpec, Suite, SuiteError, WorkloadSpec, listify
 
@@ -17,11 +17,23 @@ def _axes_of(engine: EngineSpec, workload: WorkloadSpec) -> dict[str, list[Any]]
     for name, (section, field) in AXIS_PATHS.items():
         if section == "workload" and name not in shown:
             continue
+        if section == "shared_prefix":
+            if workload.shared_prefix is not None:
+                axes[name] = listify(getattr(workload.shared_prefix, field))
+            continue
         value = getattr(engine if section == "engine" else workload, field)
         axes[name] = listify(value)
     for key, value in engine.args.items():
         axes[f"args.{key}"] = listify(value)
     return axes
+
+
+def _prefix(w: WorkloadSpec, values: dict[str, Any]) -> Any:
+    """The point's shared-prefix shape: the suite's, with this combination's swept values."""
+    if w.shared_prefix is None:
+        return None
+    fields = {AXIS_PATHS[a][1]: values[a] for a in PREFIX_AXES if a in values}
+    return w.shared_prefix.model_copy(update=fields)
 
 
 def _combinations(axes: dict[str, list[Any]], zips: list[list[str]]) -> Iterator[dict[str, Any]]:
@@ -78,12 +90,19 @@ def expand(suite: Suite) -> list[Point]:
                     request_timeout_s=w.request_timeout_s,
                     warm_connections=w.warm_connections,
                     seed=w.seed,
+                    prompts=w.prompts,
+                    input_lengths=w.input_lengths,
+                    output_lengths=w.output_lengths,
+                    shared_prefix=_prefix(w, values),
+                    sessions=w.sessions,
                 )
             else:
                 workload_cfg = WorkloadConfig(**{f: values[f] for f in OFFLINE_AXES}, seed=suite.workload.seed)
             identity = {
                 "engine": engine_cfg.identity(),
-                "workload": workload_cfg.model_dump(),
+                "workload": workload_cfg.identity()
+                if isinstance(workload_cfg, ServingWorkloadConfig)
+                else workload_cfg.model_dump(),
                 "repetitions": suite.repetitions,
                 "warmup": suite.warmup,
             }

@@ -9,6 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.plan.schema import EnvSpec
+from harness.workload.lengths import Distribution
+from harness.workload.sources import PromptSource
+from harness.workload.traffic import Sessions, SharedPrefix
 
 
 class _Strict(BaseModel):
@@ -63,6 +66,19 @@ class ServingWorkloadConfig(_Strict):
     request_timeout_s: float
     warm_connections: int
     seed: int
+    # the richer traffic shapes; None (and left out of the point id) when the suite has none of them
+    prompts: PromptSource | None = None
+    input_lengths: Distribution | None = None
+    output_lengths: Distribution | None = None
+    shared_prefix: SharedPrefix | None = None
+    sessions: Sessions | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies this workload; the traffic shapes only when set, so ids of older suites stay."""
+        return self.model_dump(exclude={f for f in TRAFFIC_FIELDS if getattr(self, f) is None})
+
+
+TRAFFIC_FIELDS = ("prompts", "input_lengths", "output_lengths", "shared_prefix", "sessions")
 
 
 class Point(_Strict):

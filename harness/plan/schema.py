@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from harness.hints import did_you_mean
 from harness.plan.axes import AXIS_PATHS, is_axis
+from harness.workload.lengths import Distribution
+from harness.workload.sources import PromptSource
+from harness.workload.traffic import Sessions, SharedPrefix
 
 Scalar = str | int | float | bool | None
 
@@ -70,6 +73,11 @@ SERVING_ONLY = (
     "trace",
     "request_timeout_s",
     "warm_connections",
+    "prompts",
+    "input_lengths",
+    "output_lengths",
+    "shared_prefix",
+    "sessions",
 )
 ARRIVAL_NAMES = ("concurrency", "constant", "poisson", "burst", "trace")
 
@@ -92,6 +100,11 @@ class WorkloadSpec(_Strict):
     trace: str | None = Field(default=None, description="JSONL trace for arrival: trace")
     request_timeout_s: float = Field(default=60.0, gt=0)
     warm_connections: int = Field(default=8, ge=0)
+    prompts: PromptSource | None = Field(default=None, description="dataset prompts instead of synthetic ones")
+    input_lengths: Distribution | None = Field(default=None, description="synthetic prompt lengths drawn per request")
+    output_lengths: Distribution | None = Field(default=None, description="output lengths drawn per request")
+    shared_prefix: SharedPrefix | None = Field(default=None, description="prefix groups with unique suffixes")
+    sessions: Sessions | None = Field(default=None, description="multi-turn conversations (arrivals are sessions)")
 
     @field_validator("input_tokens", "output_tokens", "batch_size", "num_batches", "num_requests", "concurrency")
     @classmethod
@@ -131,7 +144,29 @@ class WorkloadSpec(_Strict):
             raise ValueError("arrival concurrency needs `concurrency` (closed-loop users)")
         if "trace" in arrivals and not self.trace:
             raise ValueError("arrival trace needs `trace: FILE.jsonl`")
+        _check_traffic(self, arrivals)
         return self
+
+
+def _check_traffic(w: WorkloadSpec, arrivals: list[str]) -> None:
+    """Prompt shapes that cannot combine: each one decides the prompts' lengths."""
+    shapes = [f for f in ("prompts", "shared_prefix") if getattr(w, f) is not None]
+    if len(shapes) > 1:
+        raise ValueError("prompts and shared_prefix both make the prompts: give one")
+    if shapes and w.input_lengths is not None:
+        raise ValueError(f"input_lengths shapes synthetic prompts; {shapes[0]} sets the prompt lengths itself")
+    if w.prompts is not None and w.output_lengths is not None and w.prompts.output_length == "data":
+        raise ValueError("output_lengths with prompts needs `prompts.output_length: workload`")
+    if w.input_lengths is not None and "input_tokens" in w.model_fields_set:
+        raise ValueError("give input_tokens (one length, or a sweep) or input_lengths (a distribution), not both")
+    if w.output_lengths is not None and "output_tokens" in w.model_fields_set:
+        raise ValueError("give output_tokens or output_lengths (a distribution), not both")
+    if w.sessions is not None and w.shared_prefix is not None:
+        raise ValueError("sessions and shared_prefix cannot combine (a session's history is its shared prefix)")
+    if w.sessions is not None and w.prompts is None and w.sessions.turns is None:
+        raise ValueError("sessions.turns: required for synthetic sessions (without prompts:)")
+    if "trace" in arrivals and (shapes or w.sessions or w.input_lengths or w.output_lengths):
+        raise ValueError("arrival trace takes its lengths from the trace: drop prompts/lengths/shared_prefix/sessions")
 
 
 class ServingSearchSpec(_Strict):

@@ -70,6 +70,10 @@ request_table = Table(
     Column("error", Text),
     Column("chunk_times_ns", JSON),
     Column("chunk_tokens", JSON),
+    # added after 0.1.0: ``Store`` adds them to an older store's table when it opens one
+    Column("session", Integer),
+    Column("turn", Integer),
+    Column("n_cached", Integer),
     Index("ix_request_point", "run_id", "point_id"),
 )
 

@@ -54,6 +54,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _add_new_columns(engine: Engine) -> None:
+    """Columns added to a table after a store was created (all nullable) are added to it, so a store written by an
+    older release keeps taking new runs; its old rows read NULL there."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    for table in RUN_TABLES:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+
+
 class PointResult:
     """Everything one point produced, handed to ``Store.write_point`` as one unit."""
 
@@ -119,6 +135,7 @@ class Store:
         for attempt in range(3):
             try:
                 metadata.create_all(self.engine)
+                _add_new_columns(self.engine)
                 break
             except Exception as exc:
                 # two processes creating the schema at once: the loser sees "already exists" and retries

@@ -47,6 +47,9 @@ def _with_values(suite: Suite, values: dict[str, Any]) -> Suite:
             engine.setdefault("args", {})[axis.removeprefix(ENGINE_ARG_PREFIX)] = value
         else:
             section, name = AXIS_PATHS[axis]
+            if section == "shared_prefix":  # a field of the workload's shared_prefix block
+                workload.setdefault("shared_prefix", {})[name] = value
+                continue
             (engine if section == "engine" else workload)[name] = value
     out = Suite.model_validate(data)
     out._source, out._lines = suite._source, suite._lines

@@ -6,14 +6,20 @@ timeout and killed with the worker; the server itself belongs to the adapter (la
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.adapters.base import AdapterError, EngineAdapter, ServerAdapter, Unsupported
 from harness.loadgen.client import LoadGenerator, run_sync
-from harness.loadgen.http import ClientConfig, Prepared, Target, build_body, build_request
-from harness.measure.servermetrics import deltas, scrape
-from harness.plan.points import ServingWorkloadConfig
+from harness.loadgen.http import ClientConfig
+from harness.loadgen.sessions import SessionGenerator
+from harness.measure.servermetrics import GaugePeak, deltas, scrape
+from harness.metrics.workload import KV_USAGE, counter_rate, preemptions, session_metrics, usage_hit_rate
+from harness.plan.points import ServingWorkloadConfig, stable_hash
 from harness.records import RequestRecord
-from harness.workload.arrivals import ArrivalError, build_schedule
-from harness.workload.prompts import text_prompts
+from harness.scenarios.serving_plan import WindowPlan, plan_window
+from harness.workload.arrivals import ArrivalError, Schedule, build_schedule
+from harness.workload.datasets import DatasetError
+from harness.workload.lengths import DistributionError
 
 WARMUP_REQUESTS = 4
 
@@ -37,8 +43,47 @@ def client_config(adapter: ServerAdapter, workload: ServingWorkloadConfig) -> Cl
     )
 
 
+def _run(
+    cfg: ClientConfig,
+    origin: int,
+    count: Callable[[str], int] | None,
+    schedule: Schedule,
+    plan: WindowPlan,
+    duration_s: float | None,
+) -> list[RequestRecord]:
+    if plan.sessions is not None:
+        sessions = SessionGenerator(cfg, plan.sessions, origin, count_tokens=count)
+        return run_sync(lambda: sessions.run_sessions(schedule, duration_s=duration_s))
+    generator = LoadGenerator(cfg, origin, count_tokens=count)
+    return run_sync(lambda: generator.run(schedule, plan.prepared, duration_s=duration_s))
+
+
+def _server_figures(
+    before: tuple[dict[str, float], set[str]] | None,
+    after: tuple[dict[str, float], set[str]] | None,
+    peak: float | None,
+) -> dict[str, float | None]:
+    """The workload figures read from the server's counters (``harness.metrics.workload``)."""
+    if before is None or after is None:
+        return {}
+    out: dict[str, float | None] = {}
+    rate = counter_rate(before[0], after[0])
+    if rate is not None:
+        out["prefix_cache_hit_rate"] = rate
+    pre = preemptions(before[0], after[0])
+    if pre is not None:
+        out["preemptions_count"] = pre
+    if peak is not None:
+        out["kv_cache_usage_peak_ratio"] = peak
+    return out
+
+
 def serving_window(
-    adapter: EngineAdapter, workload: ServingWorkloadConfig, clock_origin_ns: int, warmup: bool
+    adapter: EngineAdapter,
+    workload: ServingWorkloadConfig,
+    clock_origin_ns: int,
+    warmup: bool,
+    repetition: int = 0,
 ) -> tuple[list[RequestRecord], dict[str, float | None]]:
     """Run one window (or a short closed-loop warmup): its records and figures (offered rate, /metrics deltas)."""
     if not isinstance(adapter, ServerAdapter):
@@ -66,21 +111,13 @@ def serving_window(
     except ArrivalError as exc:
         raise AdapterError(str(exc)) from None
     cfg = client_config(adapter, workload)
-    target = Target.parse(cfg.url)
     tokenizer = adapter.tokenizer()
-    # The same prompts in every repetition (repetitions measure one thing); warmup draws other ones.
-    prompts = []
-    lengths = [n or workload.input_tokens for n in schedule.input_tokens] or [workload.input_tokens]
-    outs = [n or workload.output_tokens for n in schedule.output_tokens]
-    if len(set(lengths)) <= 1:
-        prompts = text_prompts(tokenizer, schedule.num_requests, lengths[0], seed=[workload.seed, 1 if warmup else 0])
-    else:
-        for i, n_in in enumerate(lengths):
-            prompts += text_prompts(tokenizer, 1, n_in, seed=[workload.seed, 1 if warmup else 0, i])
-    prepared = [
-        Prepared(build_request(cfg, target, build_body(cfg, p.text, outs[i])), p.n_in, p.n_in_source)
-        for i, p in enumerate(prompts)
-    ]
+    limit = adapter.context_limit()
+    try:
+        salt = [clock_origin_ns % 2**32, int(stable_hash(workload.identity(), 8), 16)]
+        plan = plan_window(workload, schedule, cfg, tokenizer, limit, warmup, repetition, salt=salt)
+    except (DatasetError, DistributionError) as exc:
+        raise AdapterError(str(exc)) from None
     count = None
     if tokenizer is not None:
 
@@ -89,11 +126,20 @@ def serving_window(
 
     metrics_url = adapter.metrics_url
     before = scrape(metrics_url) if metrics_url and not warmup else None
-    generator = LoadGenerator(cfg, clock_origin_ns, count_tokens=count)
-    records = run_sync(lambda: generator.run(schedule, prepared, duration_s=workload.duration_s))
-    figures: dict[str, float | None] = {"dropped_requests": float(schedule.dropped)}
+    kv_peak = GaugePeak(metrics_url, KV_USAGE).start() if metrics_url and not warmup else None
+    try:
+        records = _run(cfg, clock_origin_ns, count, schedule, plan, workload.duration_s)
+    finally:
+        peak = kv_peak.stop() if kv_peak is not None else None
+    figures: dict[str, float | None] = {"dropped_requests": float(schedule.dropped), **plan.figures}
     if workload.rate is not None and schedule.offsets_ns is not None:
         figures["offered_rate_req_s"] = float(workload.rate)
+    if plan.sessions is not None:
+        figures.update(session_metrics(records, {i: len(p.turns) for i, p in enumerate(plan.sessions)}))
     if metrics_url and not warmup:
-        figures.update(deltas(before, scrape(metrics_url)))
+        after = scrape(metrics_url)
+        figures.update(deltas(before, after))
+        figures.update(_server_figures(before, after, peak))
+    if any(r.n_cached is not None for r in records):
+        figures["prefix_cache_hit_rate_usage"] = usage_hit_rate(records)
     return records, figures

@@ -17,12 +17,16 @@ class WindowResult:
 
 
 def run_window(
-    adapter: EngineAdapter, workload: WorkloadConfig | ServingWorkloadConfig, warmup: bool, clock: RunClock
+    adapter: EngineAdapter,
+    workload: WorkloadConfig | ServingWorkloadConfig,
+    warmup: bool,
+    clock: RunClock,
+    repetition: int = 0,
 ) -> WindowResult:
     if isinstance(workload, ServingWorkloadConfig):
         from harness.scenarios.serving_window import serving_window
 
-        records, figures = serving_window(adapter, workload, clock.origin_ns, warmup)
+        records, figures = serving_window(adapter, workload, clock.origin_ns, warmup, repetition)
         return WindowResult(records, figures=figures)
     from harness.scenarios.offline_batch import offline_window
 

@@ -77,3 +77,24 @@ def text_prompts(
             n = len(tokenizer.encode(text, add_special_tokens=False))
         prompts.append(Prompt(text=text, n_in=n, n_in_source="tokenizer"))
     return prompts
+
+
+class TokenCounter:
+    """Counts and cuts text in the served model's tokens where its tokenizer is here, else in words (the fake
+    server's tokens, and the count a server-only model falls back to until its usage report comes)."""
+
+    def __init__(self, tokenizer: Any | None) -> None:
+        self.tokenizer = tokenizer
+        self.source = "tokenizer" if tokenizer is not None else "words"
+
+    def count(self, text: str) -> int:
+        if self.tokenizer is None:
+            return len(text.split())
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def truncate(self, text: str, n: int) -> str:
+        """The first ``n`` tokens of ``text`` (a cut inside a merge may re-encode one token shorter or longer)."""
+        if self.tokenizer is None:
+            return " ".join(text.split()[:n])
+        ids = self.tokenizer.encode(text, add_special_tokens=False)[:n]
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))

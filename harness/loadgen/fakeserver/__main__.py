@@ -25,6 +25,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, lis
     p.add_argument("--fault", action="append", default=[], choices=FAULTS)
     p.add_argument("--die-after", type=int, default=0)
     p.add_argument("--model", default="fake")
+    p.add_argument("--prefill-us-per-token", type=float, default=0.0, help="TTFT per uncached prompt token")
+    p.add_argument("--no-prefix-cache", action="store_true")
+    p.add_argument("--cache-block", type=int, default=16)
+    p.add_argument("--max-model-len", type=int, default=0, help="0 = unlimited")
+    p.add_argument("--kv-tokens", type=int, default=0, help="KV capacity for kv_cache_usage_perc and preemptions")
     p.add_argument("--cpu", type=int, action="append", help="pin to this CPU (repeatable)")
     a = p.parse_args(argv)
     cfg = FakeConfig(
@@ -35,6 +40,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, lis
         faults=tuple(a.fault),
         die_after=a.die_after,
         model=a.model,
+        prefill_us_per_token=a.prefill_us_per_token,
+        prefix_cache=not a.no_prefix_cache,
+        cache_block=a.cache_block,
+        max_model_len=a.max_model_len,
+        kv_tokens=a.kv_tokens,
     )
     return cfg, a.host, a.port, a.cpu
 

@@ -29,6 +29,12 @@ class FakeConfig:
     faults: tuple[str, ...] = ()
     die_after: int = 0  # 0 = never
     model: str = "fake"
+    prefill_us_per_token: float = 0.0  # TTFT grows by this per prompt token not served from the prefix cache
+    prefix_cache: bool = True
+    cache_block: int = 16  # tokens per cached block
+    cache_blocks: int = 65536  # blocks kept (LRU)
+    max_model_len: int = 0  # 0 = unlimited; prompt + max_tokens beyond it is refused (HTTP 400), as vLLM does
+    kv_tokens: int = 0  # KV capacity in tokens for kv_cache_usage_perc; admitting a request beyond it = preemption
 
 
 @dataclass
@@ -44,6 +50,9 @@ class Stats:
     first_done_ns: int = 0
     last_done_ns: int = 0
     per_kind: dict[str, int] = field(default_factory=dict)
+    prefix_queries: int = 0
+    prefix_hits: int = 0
+    preemptions: int = 0
 
 
 def http_chunk(payload: bytes) -> bytes:

@@ -26,7 +26,9 @@ class FakeServer(Protocol):
     @property
     def timers(self) -> Timers | None: ...
 
-    def release(self) -> None: ...
+    def release(self, job: Job | None = None) -> None: ...
+
+    def admit(self, job: Job) -> int: ...
 
 
 class Connection(Protocol):
@@ -55,7 +57,9 @@ class Job:
         else:
             prompt = req.get("prompt", "")
             prompt = prompt if isinstance(prompt, str) else " ".join(map(str, prompt))
-        self.n_in = len(prompt.split())
+        self.words = prompt.split()
+        self.n_in = len(self.words)
+        self.cached = 0
         self.stream = bool(req.get("stream")) and "no_stream" not in faults
         opts = req.get("stream_options") or {}
         self.usage = bool(opts.get("include_usage")) and "no_usage" not in faults
@@ -67,7 +71,7 @@ class Job:
     def start_queued(self) -> None:
         if self.conn.closed:  # the client gave up while queued
             self.server.stats.running += 1
-            self.server.release()
+            self.server.release(self)
             return
         self.start()
 
@@ -81,12 +85,23 @@ class Job:
             if f"http{code}" in self.faults:
                 server.stats.failed += 1
                 self.conn.respond(code, b'{"error": {"message": "fake fault %d", "code": %d}}' % (code, code))
-                server.release()
+                server.release(self)
                 return
+        if cfg.max_model_len and self.n_in + self.n > cfg.max_model_len:
+            server.stats.failed += 1
+            msg = (
+                f"This model's maximum context length is {cfg.max_model_len} tokens. However, you requested "
+                f"{self.n_in + self.n} tokens ({self.n_in} in the messages, {self.n} in the completion)."
+            )
+            self.conn.respond(400, json.dumps({"error": {"message": msg, "code": 400}}).encode())
+            server.release(self)
+            return
         server.stats.prompt_tokens += self.n_in
+        self.cached = server.admit(self)
         t0 = time.monotonic_ns()
+        ttft_ms = cfg.ttft_ms + cfg.prefill_us_per_token * (self.n_in - self.cached) / 1e3
         if not self.stream:
-            self.due(t0 + int((cfg.ttft_ms + cfg.itl_ms * max(self.n - 1, 0)) * 1e6), self.reply_json)
+            self.due(t0 + int((ttft_ms + cfg.itl_ms * max(self.n - 1, 0)) * 1e6), self.reply_json)
             return
         self.conn.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -94,10 +109,10 @@ class Job:
         )
         if "role_first" in self.faults or self.chat:
             self.conn.write(http_chunk(self.event(b'{"role":"assistant","content":""}' if self.chat else b'""', 0)))
-        if cfg.ttft_ms == 0 and cfg.itl_ms == 0:
+        if ttft_ms == 0 and cfg.itl_ms == 0:
             self.emit_all()
         else:
-            self.due(t0 + int(cfg.ttft_ms * 1e6), self.emit_next)
+            self.due(t0 + int(ttft_ms * 1e6), self.emit_next)
 
     def due(self, due_ns: int, fn: Callable[[], None]) -> None:
         timers = self.server.timers
@@ -136,18 +151,23 @@ class Job:
         if self.usage:
             out += (
                 b'data: {"id":"x","object":"%s","created":0,"model":%s,"choices":[],"usage":{"prompt_tokens":%d,'
-                b'"completion_tokens":%d,"total_tokens":%d}}'
+                b'"completion_tokens":%d,"total_tokens":%d%s}}'
                 % (
                     b"chat.completion.chunk" if self.chat else b"text_completion",
                     self.model.encode(),
                     self.n_in,
                     self.sent,
                     self.n_in + self.sent,
+                    self.cached_usage().encode(),
                 )
             ) + self.sep
         if "no_done" not in self.faults:
             out += b"data: [DONE]" + self.sep
         return out
+
+    def cached_usage(self) -> str:
+        """OpenAI's usage detail of prompt tokens served from the cache (vLLM sends it when asked to)."""
+        return f',"prompt_tokens_details":{{"cached_tokens":{self.cached}}}' if self.server.config.prefix_cache else ""
 
     def fault_now(self) -> bool:
         """error_event / disconnect strike after half the tokens; True when the request ended here."""
@@ -165,12 +185,12 @@ class Job:
                 )
                 + b"0\r\n\r\n"
             )
-            self.server.release()
+            self.server.release(self)
             return True
         if "disconnect" in self.faults:
             stats.failed += 1
             self.conn.abort()
-            self.server.release()
+            self.server.release(self)
             return True
         return False
 
@@ -190,7 +210,7 @@ class Job:
     def emit_next(self) -> None:
         if self.conn.closed:
             self.server.stats.failed += 1
-            self.server.release()
+            self.server.release(self)
             return
         k = min(self.server.config.tokens_per_chunk, self.n - self.sent)
         self.conn.write(http_chunk(self.token_event(k)))
@@ -213,7 +233,7 @@ class Job:
         body = (
             f'{{"id":"fake","object":"{"chat.completion" if self.chat else "text_completion"}","created":0,'
             f'"model":{self.model},"choices":[{choice}],"usage":{{"prompt_tokens":{self.n_in},'
-            f'"completion_tokens":{self.n},"total_tokens":{self.n_in + self.n}}}}}'
+            f'"completion_tokens":{self.n},"total_tokens":{self.n_in + self.n}{self.cached_usage()}}}}}'
         )
         self.conn.respond(200, body.encode())
         self.finish()
@@ -225,4 +245,4 @@ class Job:
         stats.last_done_ns = time.monotonic_ns()
         if not stats.first_done_ns:
             stats.first_done_ns = stats.last_done_ns
-        self.server.release()
+        self.server.release(self)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import httptools
 
+from harness.loadgen.fakeserver.cache import PrefixCache
 from harness.loadgen.fakeserver.config import FakeConfig, Stats
 from harness.loadgen.fakeserver.job import Job
 
@@ -65,6 +66,8 @@ class FakeServer:
         self.stats = Stats()
         self.queue: deque[Callable[[], None]] = deque()
         self.timers: Timers | None = None
+        self.cache = PrefixCache(config.cache_block, config.cache_blocks)
+        self.active: set[Job] = set()  # admitted and not yet released: what holds KV cache
 
     # ------------------------------------------------------------ dispatch
 
@@ -76,9 +79,7 @@ class FakeServer:
             elif path == b"/v1/models":
                 conn.respond(
                     200,
-                    json.dumps(
-                        {"object": "list", "data": [{"id": self.config.model, "object": "model", "owned_by": "fake"}]}
-                    ).encode(),
+                    json.dumps({"object": "list", "data": [self.model_card()]}).encode(),
                 )
             elif path == b"/stats":
                 conn.respond(200, json.dumps(self.stats.__dict__).encode())
@@ -116,7 +117,30 @@ class FakeServer:
         else:
             job.start()
 
-    def release(self) -> None:
+    def model_card(self) -> dict[str, object]:
+        card: dict[str, object] = {"id": self.config.model, "object": "model", "owned_by": "fake"}
+        if self.config.max_model_len:
+            card["max_model_len"] = self.config.max_model_len  # as vLLM lists it
+        return card
+
+    def admit(self, job: Job) -> int:
+        """A request starts prefill: its cached prompt tokens (counted as vLLM counts queries and hits), and its KV
+        tokens held until release; admitting it beyond ``kv_tokens`` counts a preemption."""
+        cfg, s = self.config, self.stats
+        hit = self.cache.lookup_insert(job.words) if cfg.prefix_cache else 0
+        s.prefix_queries += job.n_in
+        s.prefix_hits += hit
+        self.active.add(job)
+        if cfg.kv_tokens and self.kv_used() > cfg.kv_tokens:
+            s.preemptions += 1
+        return hit
+
+    def kv_used(self) -> int:
+        return sum(j.n_in + j.n for j in self.active)
+
+    def release(self, job: Job | None = None) -> None:
+        if job is not None:
+            self.active.discard(job)
         self.stats.running -= 1
         if self.queue:
             self.stats.waiting -= 1
@@ -126,7 +150,8 @@ class FakeServer:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
         from prometheus_client.exposition import generate_latest
 
-        s, cap = self.stats, self.config.max_concurrency
+        s, cap, kv = self.stats, self.config.max_concurrency, self.config.kv_tokens
+        usage = self.kv_used() / kv if kv else (s.running / cap if cap else 0.0)
 
         class _Collector:
             def collect(self):  # noqa: ANN202 - prometheus_client's protocol
@@ -136,12 +161,15 @@ class FakeServer:
                     ("vllm:generation_tokens", "generated tokens", s.generation_tokens),
                     ("fake:requests_received", "requests received", s.received),
                     ("fake:requests_failed", "requests answered with a fault", s.failed),
+                    ("vllm:prefix_cache_queries", "prompt tokens looked up in the prefix cache", s.prefix_queries),
+                    ("vllm:prefix_cache_hits", "prompt tokens found in the prefix cache", s.prefix_hits),
+                    ("vllm:num_preemptions", "requests admitted beyond the KV capacity", s.preemptions),
                 ):
                     yield CounterMetricFamily(name, doc, value=value)
                 yield GaugeMetricFamily("vllm:num_requests_running", "running", value=s.running)
                 yield GaugeMetricFamily("vllm:num_requests_waiting", "queued", value=s.waiting)
                 yield GaugeMetricFamily(
-                    "vllm:kv_cache_usage_perc", "fake: running / max_concurrency", value=s.running / cap if cap else 0.0
+                    "vllm:kv_cache_usage_perc", "fake: KV tokens held / kv_tokens (else running / cap)", value=usage
                 )
 
         class _Registry:
@@ -167,9 +195,9 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.hanging is not None:
-            self.hanging = None
+            job, self.hanging = self.hanging, None
             self.server.stats.failed += 1
-            self.server.release()
+            self.server.release(job)
 
     def data_received(self, data: bytes) -> None:
         try:
