@@ -13,6 +13,7 @@ scheduled ``think_time_s`` (a number, or a distribution) after the reply ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -26,11 +27,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _positive(value: int | list[int]) -> int | list[int]:
-    for item in value if isinstance(value, list) else [value]:
-        if item < 1:
-            raise ValueError(f"must be >= 1, got {item}")
-    return value
+def _at_least(low: int) -> Callable[[int | list[int]], int | list[int]]:
+    def check(value: int | list[int]) -> int | list[int]:
+        for item in value if isinstance(value, list) else [value]:
+            if item < low:
+                raise ValueError(f"must be >= {low}, got {item}")
+        return value
+
+    return check
 
 
 class SharedPrefix(_Strict):
@@ -42,7 +46,8 @@ class SharedPrefix(_Strict):
         default=1, ge=1, description="the server's cache block, for the expected hit rate (vLLM: its block_size)"
     )
 
-    _check = field_validator("groups", "prefix_tokens", "suffix_tokens")(_positive)
+    _check = field_validator("groups", "suffix_tokens")(_at_least(1))
+    _check_prefix = field_validator("prefix_tokens")(_at_least(0))  # 0: the no-sharing baseline of a sweep
 
     def sizes(self) -> tuple[int, int, int]:
         """(N, P, S) of a resolved point, where each is one value (a suite's lists are sweep axes)."""
