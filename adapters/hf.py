@@ -7,6 +7,7 @@ copied to the host, so on CUDA the time is when the tokens exist, not when the k
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import platform
 from typing import Any, ClassVar, Literal
 
@@ -26,19 +27,49 @@ TORCHAO = {
 
 
 Attention = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"]
+Cache = Literal["dynamic", "static", "offloaded", "offloaded_static"]
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+FLASH_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
+GENERATION_ARGS = {"cache_implementation", "compile", "compile_mode"}
 
 
 class HFArgs(EngineArgs):
     """Arguments of the ``hf`` engine: ``from_pretrained`` options the harness knows, and any other as
-    ``from_pretrained`` (passed through as given)."""
+    ``from_pretrained`` (passed through as given); ``generate`` options that decide how close HF gets to the
+    hardware's bound (each may be a sweep axis: ``args: {cache_implementation: [dynamic, static]}``)."""
 
-    attn_implementation: Attention | None = None
+    attn_implementation: Attention | None = Field(default=None, description="eager, sdpa, flash_attention_2 …")
     low_cpu_mem_usage: bool | None = None
+    cache_implementation: Cache | None = Field(
+        default=None, description="generate()'s KV cache: dynamic (grows per step) or static (preallocated)"
+    )
+    compile: bool | None = Field(
+        default=None,
+        description="torch.compile the forward: true always, false never; unset: transformers decides (it "
+        "compiles the forward when the cache is static, on CUDA)",
+    )
+    compile_mode: CompileMode | None = Field(
+        default=None, description="torch.compile mode (default: reduce-overhead with a static cache, else default)"
+    )
     from_pretrained: dict[str, Any] = Field(default_factory=dict, description="other from_pretrained keywords")
 
     def load_kwargs(self) -> dict[str, Any]:
-        known = self.model_dump(exclude={"from_pretrained"}, exclude_none=True)
+        known = self.model_dump(exclude={"from_pretrained", *GENERATION_ARGS}, exclude_none=True)
         return {**self.from_pretrained, **known}
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """Keywords for ``generate``: the cache, and ``disable_compile`` when the harness compiles the forward
+        itself (``compile: true``) or compiling is off (``compile: false``)."""
+        kwargs: dict[str, Any] = {}
+        if self.cache_implementation is not None:
+            kwargs["cache_implementation"] = self.cache_implementation
+        if self.compile is not None:
+            kwargs["disable_compile"] = True
+        return kwargs
+
+    def torch_compile_mode(self) -> str:
+        static = self.cache_implementation in ("static", "offloaded_static")
+        return self.compile_mode or ("reduce-overhead" if static else "default")
 
 
 def tensor_bytes(t: Any) -> int:
@@ -95,6 +126,7 @@ class HFAdapter(InProcessAdapter):
             torch.set_num_threads(engine.threads)
         if engine.device.startswith("cuda") and not torch.cuda.is_available():
             raise AdapterError(f"device {engine.device!r} requested but torch sees no CUDA device")
+        self._check_attention()
         resolved = resolve_model(engine.model)
         extra: dict[str, Any] = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
         self._torch = torch
@@ -108,6 +140,17 @@ class HFAdapter(InProcessAdapter):
         self._model = model.to(self._device).eval()
         self._resolved = resolved
         self._quantize(engine.quantization)
+        if self.args.compile:
+            # compiled once here; generate() is told not to compile again (disable_compile)
+            self._model.forward = torch.compile(self._model.forward, mode=self.args.torch_compile_mode())
+
+    def _check_attention(self) -> None:
+        """A flash-attention implementation needs its package: without it the point is skipped, with the reason."""
+        package = FLASH_PACKAGES.get(self.args.attn_implementation or "")
+        if package and importlib.util.find_spec(package) is None:
+            raise Unsupported(
+                f"attn_implementation {self.args.attn_implementation} needs {package}, not installed here"
+            )
 
     def _quantize(self, name: str) -> None:
         if name == "none":
@@ -153,6 +196,7 @@ class HFAdapter(InProcessAdapter):
                 do_sample=False,
                 pad_token_id=self._tokenizer.pad_token_id,
                 streamer=streamer,
+                **self.args.generate_kwargs(),
             )
         n_out = int(out.shape[1] - input_ids.shape[1])
         steps = streamer.step_times_ns
@@ -198,6 +242,13 @@ class HFAdapter(InProcessAdapter):
             "d_model": getattr(config, "hidden_size", None),
             "weights_bytes": weight_bytes,
             "quantization": self.engine.quantization,
+            "generation": {
+                "attn_implementation": getattr(config, "_attn_implementation", None),
+                "cache_implementation": self.args.cache_implementation or "dynamic (transformers' default)",
+                "compile": {True: f"torch.compile ({self.args.torch_compile_mode()})", False: "off"}.get(
+                    self.args.compile, "transformers' choice (compiles the forward with a static cache on CUDA)"
+                ),
+            },
         }
 
     def teacher_forced_logits(self, token_ids: list[int]) -> Any:

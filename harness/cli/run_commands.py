@@ -71,6 +71,9 @@ def run(
     run_id: Annotated[str | None, typer.Option(help="with --resume: the run to continue")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the points and exit")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    usd_per_hour: Annotated[
+        float | None, typer.Option(min=0.0, help="USD per device-hour for cost figures (overrides the suite's cost:)")
+    ] = None,
 ) -> None:
     """Run a sweep and store every point."""
     parsed, points = load_checked(suite)
@@ -78,6 +81,7 @@ def run(
         _dry_run(parsed, points)
         return
 
+    from harness.cli.hardware_commands import efficiency_lines
     from harness.cli.progress import RichReporter
     from harness.execution.preflight import preflight
     from harness.execution.runner import Interrupted, Runner
@@ -90,7 +94,9 @@ def run(
     st = open_store(store)
     resume_target = _resume_target(st, parsed, resume, run_id)
     log_dir = Path(st.url.removeprefix("sqlite:///")).parent / "logs" if st.url.startswith("sqlite") else None
-    runner = Runner(parsed, suite.read_text(), st, reporter=RichReporter(err, progress), log_dir=log_dir)
+    runner = Runner(
+        parsed, suite.read_text(), st, reporter=RichReporter(err, progress), log_dir=log_dir, usd_per_hour=usd_per_hour
+    )
     try:
         outcome = runner.run(resume_run=resume_target)
     except Interrupted as stop:
@@ -100,6 +106,8 @@ def run(
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     out.print(points_table(load_points(st, outcome.run_id), f"run {outcome.run_id} ({parsed.name})"))
+    for line in efficiency_lines(st.points(outcome.run_id)):
+        out.print(line, highlight=False)
     out.print(
         f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
         + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")

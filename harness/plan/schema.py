@@ -161,6 +161,21 @@ class SamplerSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class CostSpec(_Strict):
+    """The suite's ``cost:`` section: what a device-hour costs (USD), for cost per token. Unset fields fall back
+    to ``harness.hardware.prices`` (published prices with their source and date); ``--usd-per-hour`` overrides."""
+
+    usd_per_hour: float | None = Field(default=None, gt=0, description="USD per device-hour, for every device")
+    devices: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="device name (as nvidia-smi or the spec table names it) → USD per hour"
+    )
+    engines: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="adapter name → USD per device-hour"
+    )
+    usd_per_kwh: float | None = Field(default=None, ge=0, description="electricity price for the energy cost")
+    source: str = Field(default="", description="where these prices come from (shown beside them)")
+
+
 class Bound(_Strict):
     """A limit on one metric (its median across repetitions): ``{max: 50}``, ``{min: 0.9}`` or both."""
 
@@ -211,6 +226,7 @@ class Suite(_Strict):
     idle_s: float = Field(default=1.0, ge=0, description="idle power measured before each point (energy samplers)")
     fidelity: bool = Field(default=False, description="KL/top-1/perplexity against float32 on a fixed text")
     gate: dict[str, Any] = Field(default_factory=dict)
+    cost: CostSpec = Field(default_factory=CostSpec, description="USD per device-hour and per kWh")
     search: Annotated[ServingSearchSpec | ArgSearchSpec, Field(discriminator="mode")] | None = Field(
         default=None,
         description="serving: rate sweep or SLO search (mode rate_sweep|slo); any engine: engine-"
