@@ -124,6 +124,7 @@ def test_roofline_and_batch_fit_by_hand():
     assert eff.binding_resource(1e13, 3e9, 1e12, 1e9) == "compute"
     assert eff.arithmetic_intensity(6e9, 3e9) == 2.0 and eff.arithmetic_intensity(1.0, 0) is None
     assert eff.runtime_ratio(6.0, 3.0) == 2.0 and eff.runtime_ratio(1.0, 0.0) is None
+    assert eff.pct_of_bound(6.0, 3.0) == 50.0 and eff.pct_of_bound(0.0, 3.0) is None  # 100 × 3 / 6
     assert eff.mfu(50e12, 200e12) == 0.25 and eff.mbu(1e12, 2e12) == 0.5
     # Llama-2-7B fp16 on 80 GB at 4096 tokens: (80e9 − 13,476,298,752) / 2 GiB per sequence = 30.98 → 30
     assert eff.max_batch_fit(80e9, 6_738_149_376 * 2, 524_288 * 4096) == 30

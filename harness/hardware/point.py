@@ -89,6 +89,7 @@ def phase_figures(basis: PointBasis, batches: list[dict[str, float]]) -> Figures
             ideal = eff.idealized_runtime_s(flops, moved, peak_f, peak_b)
             out[f"{phase}_ideal_ms"] = ideal / len(batches) * 1e3  # one batch, as prefill_ms_mean is
             out[f"{phase}_vs_ideal"] = eff.runtime_ratio(seconds, ideal)
+            out[f"{phase}_pct_of_bound"] = eff.pct_of_bound(seconds, ideal)
             memory_bound = eff.binding_resource(flops, moved, peak_f, peak_b) == "memory"
             out[f"{phase}_memory_bound"] = 1.0 if memory_bound else 0.0
             if phase == "decode" and ideal > 0:

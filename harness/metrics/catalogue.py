@@ -345,6 +345,7 @@ def _declare_efficiency_and_cost() -> None:
             (f"{ph}_intensity_flop_per_byte", "FLOP/byte", "none", "efficiency", f"{ph} FLOP/B", "FLOPs ÷ bytes", 0),
             (f"{ph}_ideal_ms", "ms", "none", "efficiency", f"{ph} ideal ms", "max(FLOPs/peak, bytes/peak BW)", 0),
             (f"{ph}_vs_ideal", "ratio", "lower", "efficiency", f"{ph} ×ideal", "measured ÷ idealized time", col[2]),
+            (f"{ph}_pct_of_bound", "%", "higher", "efficiency", f"{ph} % bound", "100 × idealized ÷ measured", 0),
             (f"{ph}_memory_bound", "flag", "none", "efficiency", f"{ph} mem-bound", "1 memory binds, 0 compute", 0),
         ]
     rows += [

@@ -153,6 +153,12 @@ def runtime_ratio(measured_s: float, idealized_s: float) -> float | None:
     return measured_s / idealized_s if idealized_s > 0 else None
 
 
+def pct_of_bound(measured_s: float, idealized_s: float) -> float | None:
+    """How close a phase came to its roofline: 100 × idealized ÷ measured (100 % = at the bound); None for a
+    zero measured time."""
+    return 100 * idealized_s / measured_s if measured_s > 0 else None
+
+
 def arithmetic_intensity(flops: float, bytes_moved: float) -> float | None:
     """FLOPs per byte moved; None when nothing moves."""
     return flops / bytes_moved if bytes_moved > 0 else None
