@@ -57,19 +57,39 @@ class HFArgs(EngineArgs):
         known = self.model_dump(exclude={"from_pretrained", *GENERATION_ARGS}, exclude_none=True)
         return {**self.from_pretrained, **known}
 
+    @property
+    def static_cache(self) -> bool:
+        return self.cache_implementation in ("static", "offloaded_static")
+
+    def torch_compile_mode(self) -> str:
+        return self.compile_mode or ("reduce-overhead" if self.static_cache else "default")
+
+    def compile_plan(self) -> str:
+        """Who compiles what: ``transformers`` (its own compile of the decoding forward, with a static cache),
+        ``forward`` (the harness compiles ``model.forward`` once at load: a dynamic cache), ``off`` or ``auto``."""
+        if self.compile is None:
+            return "auto"
+        if not self.compile:
+            return "off"
+        return "transformers" if self.static_cache else "forward"
+
     def generate_kwargs(self) -> dict[str, Any]:
-        """Keywords for ``generate``: the cache, and ``disable_compile`` when the harness compiles the forward
-        itself (``compile: true``) or compiling is off (``compile: false``)."""
+        """Keywords for ``generate``: the cache, and how compiling goes (``compile_config`` for transformers' own
+        compile of a static-cache forward, on any device; ``disable_compile`` when it is off, or when the
+        harness compiled the forward itself)."""
         kwargs: dict[str, Any] = {}
         if self.cache_implementation is not None:
             kwargs["cache_implementation"] = self.cache_implementation
-        if self.compile is not None:
+        plan = self.compile_plan()
+        if plan in ("off", "forward"):
             kwargs["disable_compile"] = True
-        return kwargs
+        elif plan == "transformers":
+            from transformers import CompileConfig
 
-    def torch_compile_mode(self) -> str:
-        static = self.cache_implementation in ("static", "offloaded_static")
-        return self.compile_mode or ("reduce-overhead" if static else "default")
+            config = CompileConfig(mode=self.torch_compile_mode())
+            config._compile_all_devices = True  # compile on a CPU too, as asked (transformers' own switch)
+            kwargs["compile_config"] = config
+        return kwargs
 
 
 def tensor_bytes(t: Any) -> int:
@@ -140,8 +160,8 @@ class HFAdapter(InProcessAdapter):
         self._model = model.to(self._device).eval()
         self._resolved = resolved
         self._quantize(engine.quantization)
-        if self.args.compile:
-            # compiled once here; generate() is told not to compile again (disable_compile)
+        if self.args.compile_plan() == "forward":
+            # a dynamic cache: transformers would not compile, so the forward is compiled once here
             self._model.forward = torch.compile(self._model.forward, mode=self.args.torch_compile_mode())
 
     def _check_attention(self) -> None:
@@ -245,9 +265,12 @@ class HFAdapter(InProcessAdapter):
             "generation": {
                 "attn_implementation": getattr(config, "_attn_implementation", None),
                 "cache_implementation": self.args.cache_implementation or "dynamic (transformers' default)",
-                "compile": {True: f"torch.compile ({self.args.torch_compile_mode()})", False: "off"}.get(
-                    self.args.compile, "transformers' choice (compiles the forward with a static cache on CUDA)"
-                ),
+                "compile": {
+                    "auto": "transformers' choice (compiles the forward with a static cache on CUDA)",
+                    "off": "off",
+                    "transformers": f"transformers' compile of the decoding forward ({self.args.torch_compile_mode()})",
+                    "forward": f"torch.compile of model.forward ({self.args.torch_compile_mode()})",
+                }[self.args.compile_plan()],
             },
         }
 

@@ -54,10 +54,10 @@ def cheapest_per_model(points: list[dict[str, Any]], slo: WindowSLO) -> list[Bes
             note = "no point met the SLO" if ok else "no point succeeded"
             answers.append(Best(model, None, None, 0, note))
             continue
+        note = f"{len(good)} of {len(rows)} points met the SLO" if limited else "the suite sets no SLO: all points"
         if metric is None:
-            answers.append(Best(model, None, None, len(good), "no cost figures (no price: set cost.usd_per_hour)"))
+            answers.append(Best(model, None, None, len(good), f"{note}; no cost figures (set cost.usd_per_hour)"))
             continue
         best = min((p for p in good if _known(p.get(metric))), key=lambda p: float(p[metric]))
-        note = f"{len(good)} of {len(rows)} points met the SLO" if limited else "the suite sets no SLO: all points"
         answers.append(Best(model, best, metric, len(good), note))
     return answers
