@@ -259,3 +259,19 @@ def test_calibrations_live_beside_runs_in_the_store(tmp_path):
     tables = {r[0] for r in sqlite3.connect(tmp_path / "s.db").execute("select name from sqlite_master")}
     assert "calibration" in tables
     assert HardwareSettings(calibrations=store.calibrations()).calibrations[0]["device_key"] == "cpu:a@h"
+
+
+def test_cost_section_is_validated_and_efficiency_metrics_have_gate_directions(tmp_path, cli_env):
+    from harness.gate.config import direction
+    from harness.metrics.catalogue import CATALOGUE
+
+    suite = tmp_path / "s.yaml"
+    for cost, field in (("{usd_per_hour: -1}", "cost.usd_per_hour"), ("{usd_per_hourr: 1}", "usd_per_hour")):
+        suite.write_text(f"name: x\nengines: [{{adapter: hf}}]\ncost: {cost}\n")
+        bad = run_cli(["validate", str(suite)], cli_env, tmp_path)
+        assert bad.returncode == 2 and field in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    # gateable when a suite lists them (gate: {metrics: {decode_mbu: {}}}); none is a default gate metric, since on
+    # one machine each moves with throughput, which the gate already checks
+    assert direction("decode_mbu") == direction("prefill_mfu") == direction("decode_pct_of_bound") == "higher"
+    assert direction("decode_vs_ideal") == direction("usd_per_mtok_goodput") == "lower"
+    assert not any(m.gate for m in CATALOGUE if m.family in ("efficiency", "cost"))
