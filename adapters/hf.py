@@ -87,7 +87,7 @@ class HFArgs(EngineArgs):
             from transformers import CompileConfig
 
             config = CompileConfig(mode=self.torch_compile_mode())
-            config._compile_all_devices = True  # compile on a CPU too, as asked (transformers' own switch)
+            config._compile_all_devices = True  # type: ignore[assignment]  # compile on a CPU too, as asked (transformers' own switch)
             kwargs["compile_config"] = config
         return kwargs
 
