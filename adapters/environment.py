@@ -51,6 +51,15 @@ def missing(modules: tuple[str, ...], python: str | None, hint: str) -> str | No
     return None
 
 
+# a GPU driver's files: without any, torch (CUDA or ROCm build) sees no device, and there is no need to import it
+GPU_DRIVER_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+NO_DRIVER = "no GPU driver on this machine: no /dev/nvidiactl, /proc/driver/nvidia, /dev/kfd or /dev/dxg"
+
+
+def gpu_driver_present() -> bool:
+    return any(os.path.exists(path) for path in GPU_DRIVER_FILES)
+
+
 @functools.cache
 def _cuda_devices(python: str | None) -> int | None:
     """CUDA devices torch sees (0 when none), or None when torch is not importable there."""
@@ -74,6 +83,8 @@ def cuda_problem(device: str, visible_gpus: str | None, python: str | None = Non
     """Why ``device`` (``cuda``/``cuda:N``) cannot be used by an engine in ``python`` here, or None (also for CPU)."""
     if not device.startswith("cuda"):
         return None
+    if not gpu_driver_present():
+        return f"device {device}: no CUDA device visible ({NO_DRIVER})"
     count = _cuda_devices(python)
     if count is None:
         return f"device {device}: torch is not installed, so no CUDA device can be seen"

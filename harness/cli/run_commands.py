@@ -26,6 +26,10 @@ from harness.plan.schema import ArgSearchSpec, Suite, SuiteError
 from harness.results.store import Store, StoreError
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def validate(suite: SuiteArg) -> None:
     """Check a suite (schema, adapters, quantizations, devices, samplers, the files it names) and this machine, and
     print how many points it expands to and which of them will be skipped here, and why."""
@@ -37,8 +41,8 @@ def validate(suite: SuiteArg) -> None:
         raise fail(f"{suite}: {report.nothing_runs()}")
     groups = len({p.group_id for p in points})
     lines = [
-        f"{suite}: ok — suite {parsed.name!r}, {len(points)} points in {groups} engine groups, "
-        f"{parsed.repetitions} repetitions each",
+        f"{suite}: ok — suite {parsed.name!r}, {_count(len(points), 'point')} in {_count(groups, 'engine group')}, "
+        f"{_count(parsed.repetitions, 'repetition')} each",
         *(f"  {line}" for line in report.skip_lines()),
         *(f"  note: {note}" for note in report.notes),
     ]
