@@ -9,15 +9,19 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import platform
+import sys
 from typing import Any, ClassVar, Literal
 
 from harness.adapters.base import AdapterError, EngineArgs, InProcessAdapter, Unsupported
+from harness.adapters.environment import cuda_problem, missing
 from pydantic import Field
 
+from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
 DTYPES = ("float32", "bfloat16", "float16")
+INSTALL_HINT = "pip install 'llm-harness[hf]' (torch==2.13.0 first, for the CPU build)"
 # quantization name → torchao config class (weight quantization applied after loading, on CPU or CUDA)
 TORCHAO = {
     "int8-weight-only": ("Int8WeightOnlyConfig", {}),
@@ -135,7 +139,19 @@ class HFAdapter(InProcessAdapter):
     quantizations: ClassVar[tuple[str, ...]] = ("none", *TORCHAO)
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
 
+    @classmethod
+    def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
+        """torch and transformers importable by the engine's interpreter, and the CUDA device it names."""
+        if python is None:
+            return None
+        return missing(("torch", "transformers"), python, INSTALL_HINT) or cuda_problem(
+            engine.device, engine.visible_gpus, python
+        )
+
     def load(self) -> None:
+        why = self.check_environment(self.engine, sys.executable)
+        if why:
+            raise Unsupported(why)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -144,8 +160,6 @@ class HFAdapter(InProcessAdapter):
         engine = self.engine
         if engine.threads:
             torch.set_num_threads(engine.threads)
-        if engine.device.startswith("cuda") and not torch.cuda.is_available():
-            raise AdapterError(f"device {engine.device!r} requested but torch sees no CUDA device")
         self._check_attention()
         resolved = resolve_model(engine.model)
         extra: dict[str, Any] = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
