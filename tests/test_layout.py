@@ -25,6 +25,7 @@ FLOORS = [
     "loadgen",
     "adapters",
     "measure",
+    "hardware",
     "scenarios",
     "execution",
     "report",

@@ -4,7 +4,7 @@ regression, 2 bad input, 130 interrupted."""
 from collections.abc import Callable
 from typing import Any
 
-from harness.cli import gate_commands, results_commands, run_commands
+from harness.cli import gate_commands, hardware_commands, results_commands, run_commands
 from harness.cli.app import app
 
 # The command table, in the order `harness --help` lists it.
@@ -20,6 +20,8 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "gate": gate_commands.gate,
     "compare": gate_commands.compare,
     "report": gate_commands.report,
+    "calibrate": hardware_commands.calibrate,
+    "predict": hardware_commands.predict,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)

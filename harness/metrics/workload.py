@@ -23,6 +23,38 @@ from harness.metrics.request import request_metrics
 from harness.metrics.units import NS_PER_S
 from harness.records import RequestRecord
 
+# name, unit, better, display, description: declared in the catalogue (harness.metrics.catalogue)
+WORKLOAD_FIGURES: list[tuple[str, str, str, str, str]] = [
+    (
+        "prefix_cache_hit_rate_expected",
+        "ratio",
+        "none",
+        "exp. hit",
+        "ideal-cache share of prompt tokens prefixes cover",
+    ),
+    ("prefix_cache_hit_rate", "ratio", "higher", "hit rate", "Δ prefix-cache hits / Δ queries (server /metrics)"),
+    (
+        "prefix_cache_hit_rate_usage",
+        "ratio",
+        "higher",
+        "hit (usage)",
+        "Σ cached prompt tokens replies reported / Σ n_in",
+    ),
+    ("kv_cache_usage_peak_ratio", "ratio", "none", "KV peak", "peak KV-cache usage in the window (server /metrics)"),
+    ("preemptions_count", "count", "lower", "preempt.", "the server's preemptions in the window"),
+    ("session_count", "count", "none", "sessions", "sessions started in the window"),
+    ("session_completed_count", "count", "none", "sessions ok", "sessions whose turns all succeeded"),
+    ("session_turns_mean", "count", "none", "turns/session", "turns sent per session, mean"),
+    *[
+        (f"session_duration_s_{s}", "s", "lower", f"session s {s}", f"{s} of completed sessions' duration")
+        for s in ("p50", "p90", "p99", "mean")
+    ],
+    *[
+        (f"{series}_{s}", "ms", "lower", f"{label} {s}", f"{s} of {label}")
+        for series, label in (("turn1_ttft_ms", "1st-turn TTFT"), ("later_turns_ttft_ms", "later-turn TTFT"))
+        for s in ("p50", "p99", "mean")
+    ],
+]
 PREFIX_HITS = ("vllm:prefix_cache_hits_total", "vllm:prefix_cache_hits")
 PREFIX_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:prefix_cache_queries")
 KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "vllm:cpu_cache_usage_perc")

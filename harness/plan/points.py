@@ -48,6 +48,9 @@ class WorkloadConfig(_Strict):
     num_batches: int
     seed: int
 
+    def identity(self) -> dict[str, Any]:
+        return self.model_dump()
+
 
 class ServingWorkloadConfig(_Strict):
     """One serving point: an arrival pattern against a server (``rate`` None when it comes from a search)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -113,5 +115,33 @@ tag_table = Table(
     Column("created_at", Float, nullable=False),
 )
 
+calibration_table = Table(
+    "calibration",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_key", String(300), nullable=False, doc="gpu:<uuid> or cpu:<model>@<host> (harness.hardware)"),
+    Column("device_name", String(200), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("created_at", Float, nullable=False, doc="wall-clock epoch seconds"),
+    Column("record", JSON, nullable=False, doc="the whole calibration: figures with CIs, skipped benchmarks"),
+    Index("ix_calibration_device", "device_key"),
+)
+
 AGGREGATE = -1
 RUN_TABLES = (run_table, point_table, request_table, sample_table, summary_table)
+
+
+def add_new_columns(engine: Any) -> None:
+    """Columns added to a table after a store was created (all nullable) are added to it, so a store written by an
+    older release keeps taking new runs; its old rows read NULL there."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    for table in RUN_TABLES:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))

@@ -20,6 +20,8 @@ from harness.records import RequestRecord, Timeline
 from harness.results.schema import (
     AGGREGATE,
     RUN_TABLES,
+    add_new_columns,
+    calibration_table,
     metadata,
     point_table,
     request_table,
@@ -52,22 +54,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-def _add_new_columns(engine: Engine) -> None:
-    """Columns added to a table after a store was created (all nullable) are added to it, so a store written by an
-    older release keeps taking new runs; its old rows read NULL there."""
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(engine)
-    for table in RUN_TABLES:
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in have or not column.nullable:
-                continue
-            kind = column.type.compile(dialect=engine.dialect)
-            with engine.begin() as conn:
-                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 class PointResult:
@@ -135,7 +121,7 @@ class Store:
         for attempt in range(3):
             try:
                 metadata.create_all(self.engine)
-                _add_new_columns(self.engine)
+                add_new_columns(self.engine)
                 break
             except Exception as exc:
                 # two processes creating the schema at once: the loser sees "already exists" and retries
@@ -367,6 +353,33 @@ class Store:
                     )
                 )
         return out
+
+    # ------------------------------------------------------------ calibrations (harness calibrate)
+
+    def save_calibration(self, record: dict[str, Any]) -> int:
+        """Store one device's calibration (``harness.hardware.calibration.Calibration`` as a dict); its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(calibration_table).values(
+                    device_key=record["device_key"],
+                    device_name=record["device_name"],
+                    kind=record["kind"],
+                    created_at=record.get("created_at") or time.time(),
+                    record=record,
+                )
+            )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def calibrations(self, device_key: str | None = None) -> list[dict[str, Any]]:
+        """Stored calibrations, newest first (of one device when ``device_key`` is given), each ``record`` with
+        its ``id``."""
+        query = select(calibration_table).order_by(calibration_table.c.created_at.desc())
+        if device_key is not None:
+            query = query.where(calibration_table.c.device_key == device_key)
+        with self.engine.connect() as conn:
+            return [{**row["record"], "id": row["id"]} for row in conn.execute(query).mappings()]
 
     def table_rows(self, table: Table, run_id: str) -> Iterable[dict[str, Any]]:
         with self.engine.connect() as conn:

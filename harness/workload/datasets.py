@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.files import FileRefused, read_regular
+
 Format = Literal["jsonl", "sharegpt", "csv", "hf_disk"]
 FORMATS: tuple[str, ...] = ("jsonl", "sharegpt", "csv", "hf_disk")
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data" / "prompts"
@@ -178,13 +180,16 @@ def load_hf_disk(path: Path, text_column: str | None, split: str | None) -> list
     return [from_record(obj, f"{path}:{n}", n, text_column) for n, obj in enumerate(loaded, 1)]
 
 
+MAX_DATASET_BYTES = 2 << 30  # ShareGPT's largest public dumps are under 1 GiB
+
+
 def _read(path: Path) -> str:
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a directory (a dataset saved to disk is format hf_disk)")
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DatasetError(f"{path}: is a directory (a dataset saved to disk is format hf_disk)") from None
+        return read_regular(path, MAX_DATASET_BYTES).decode("utf-8")
+    except FileRefused as exc:
+        raise DatasetError(f"{path}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not UTF-8 text (byte {exc.start}); not a {path.suffix or 'text'} file") from None
     except OSError as exc:

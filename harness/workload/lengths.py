@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.files import FileRefused, read_regular
+
 
 class DistributionError(ValueError):
     """A histogram file that cannot be read; one line naming the file and line."""
@@ -132,9 +134,9 @@ def load_histogram(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     least one > 0."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DistributionError(f"{path}: cannot read histogram: {exc.strerror or exc}") from None
+        text = read_regular(path, 16 << 20).decode("utf-8", errors="replace")
+    except FileRefused as exc:
+        raise DistributionError(f"{path}: cannot read histogram: {exc}") from None
     pairs: list[tuple[float, float]] = []
     if path.suffix == ".json":
         try:
