@@ -85,6 +85,8 @@ class EngineAdapter(ABC):
     Args: ClassVar[type[BaseModel]] = AnyArgs
     #: devices it runs on; ``NAME:N`` stands for any index (``cuda:N``: cuda:0, cuda:1…)
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "cuda:N")
+    #: the parallelism axes (``tensor_parallel``, ``pipeline_parallel``, ``replicas``) it runs beyond 1
+    parallelism: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, engine: EngineConfig) -> None:
         self.engine = engine
@@ -112,6 +114,30 @@ class EngineAdapter(ABC):
             if re.fullmatch(pattern, device):
                 return
         raise AdapterError(f"adapter {cls.name!r} does not run on {device!r}; it runs on: {', '.join(cls.devices)}")
+
+    @classmethod
+    def check_parallel(cls, engine: EngineConfig) -> None:
+        """Raise ``AdapterError`` at validation time for a parallel layout this engine cannot run anywhere.
+
+        Engines that split a model override it for their own limits (and call this first); how many devices
+        this machine has is ``check_environment``'s question, not this one's."""
+        for field in ("tensor_parallel", "pipeline_parallel", "replicas"):
+            value = getattr(engine, field)
+            if value > 1 and field not in cls.parallelism:
+                runs = ", ".join(cls.parallelism) or "none of tensor_parallel, pipeline_parallel, replicas"
+                raise AdapterError(f"{field}={value}: adapter {cls.name!r} does not run it (it runs: {runs})")
+        if engine.visible_gpus and engine.device.startswith("cuda"):
+            listed = len(engine.visible_gpus.split(","))
+            if engine.device_count > listed:
+                raise AdapterError(
+                    f"tensor_parallel × pipeline_parallel × replicas = {engine.device_count} devices, "
+                    f"but visible_gpus {engine.visible_gpus} names {listed}"
+                )
+        if engine.device.startswith("cuda:") and engine.devices_per_replica > 1:
+            raise AdapterError(
+                f"device {engine.device}: a model split over {engine.devices_per_replica} devices takes `cuda` "
+                "(pick the GPUs with visible_gpus)"
+            )
 
     @classmethod
     def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:

@@ -79,8 +79,10 @@ def _cuda_devices(python: str | None) -> int | None:
     return None if found is None else int(found[1]) if found[0] else 0
 
 
-def cuda_problem(device: str, visible_gpus: str | None, python: str | None = None) -> str | None:
-    """Why ``device`` (``cuda``/``cuda:N``) cannot be used by an engine in ``python`` here, or None (also for CPU)."""
+def cuda_problem(device: str, visible_gpus: str | None, python: str | None = None, needed: int = 1) -> str | None:
+    """Why ``device`` (``cuda``/``cuda:N``) cannot be used by an engine in ``python`` here, or None (also for CPU).
+
+    ``needed``: the devices the point spans (tensor × pipeline parallel × replicas), counted from ``device``'s."""
     if not device.startswith("cuda"):
         return None
     if not gpu_driver_present():
@@ -99,4 +101,9 @@ def cuda_problem(device: str, visible_gpus: str | None, python: str | None = Non
     index = int(device.split(":")[1]) if ":" in device else 0
     if index >= count:
         return f"device {device}: {count} CUDA device(s) visible to the engine (cuda:0..cuda:{count - 1})"
+    if index + needed > count:
+        return (
+            f"{needed} CUDA devices needed from {device} (tensor_parallel × pipeline_parallel × replicas), "
+            f"{count - index} visible to the engine"
+        )
     return None

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from harness.adapters.base import AdapterError, EngineArgs, InProcessAdapter, Unsupported
 from harness.adapters.environment import cuda_problem, missing
+from harness.adapters.hf_parallel import check_hf_split, parallel_facts, split_device, split_kwargs
 from pydantic import Field
 
 from harness.plan.points import EngineConfig
@@ -97,7 +98,11 @@ class HFArgs(EngineArgs):
 
 
 def tensor_bytes(t: Any) -> int:
-    """Bytes a (possibly quantized, tensor-subclass) parameter really occupies: the sum over its inner tensors."""
+    """Bytes a (possibly quantized, tensor-subclass) parameter really occupies: the sum over its inner tensors.
+
+    A tensor-parallel shard (DTensor) counts the whole tensor, so every rank reports the model's weights."""
+    if type(t).__name__ == "DTensor" or type(getattr(t, "data", None)).__name__ == "DTensor":
+        return t.numel() * t.element_size()
     if hasattr(t, "__tensor_flatten__") and type(t).__name__ not in ("Parameter", "Tensor"):
         names, _ = t.__tensor_flatten__()
         return sum(tensor_bytes(getattr(t, n)) for n in names)
@@ -139,13 +144,20 @@ class HFAdapter(InProcessAdapter):
     quantizations: ClassVar[tuple[str, ...]] = ("none", *TORCHAO)
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
 
+    parallelism: ClassVar[tuple[str, ...]] = ("tensor_parallel", "pipeline_parallel")
+
+    @classmethod
+    def check_parallel(cls, engine: EngineConfig) -> None:
+        super().check_parallel(engine)
+        check_hf_split(engine)
+
     @classmethod
     def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
         """torch and transformers importable by the engine's interpreter, and the CUDA device it names."""
         if python is None:
             return None
         return missing(("torch", "transformers"), python, INSTALL_HINT) or cuda_problem(
-            engine.device, engine.visible_gpus, python
+            engine.device, engine.visible_gpus, python, needed=engine.device_count
         )
 
     def load(self) -> None:
@@ -164,14 +176,15 @@ class HFAdapter(InProcessAdapter):
         resolved = resolve_model(engine.model)
         extra: dict[str, Any] = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
         self._torch = torch
-        self._device = torch.device(engine.device)
+        self._device = torch.device(split_device(engine))
         self._tokenizer = AutoTokenizer.from_pretrained(resolved.tokenizer_path, **extra)
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
+        split = split_kwargs(engine)
         model: Any = AutoModelForCausalLM.from_pretrained(
-            resolved.path, dtype=getattr(torch, engine.dtype), **extra, **self.args.load_kwargs()
+            resolved.path, dtype=getattr(torch, engine.dtype), **extra, **split, **self.args.load_kwargs()
         )
-        self._model = model.to(self._device).eval()
+        self._model = (model if split else model.to(self._device)).eval()
         self._resolved = resolved
         self._quantize(engine.quantization)
         if self.args.compile_plan() == "forward":
@@ -275,6 +288,7 @@ class HFAdapter(InProcessAdapter):
             "n_layers": getattr(config, "num_hidden_layers", None),
             "d_model": getattr(config, "hidden_size", None),
             "weights_bytes": weight_bytes,
+            "parallel": parallel_facts(self.engine),
             "quantization": self.engine.quantization,
             "generation": {
                 "attn_implementation": getattr(config, "_attn_implementation", None),

@@ -112,7 +112,7 @@ class LaunchedServer(ServerAdapter):
         if python is None:
             return None
         return missing((cls.module,), python, f"{cls.name} needs it: {cls.install_hint}") or cuda_problem(
-            engine.device, engine.visible_gpus, python
+            engine.device, engine.visible_gpus, python, needed=engine.device_count
         )
 
     def check_installed(self) -> None:

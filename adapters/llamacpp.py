@@ -32,6 +32,26 @@ BATCH_REASON = (
 )
 
 
+# llama.cpp's LLAMA_SPLIT_MODE_*: whole layers per GPU (a pipeline), or the rows of every matrix (tensor parallel)
+SPLIT_MODES = {"layer": 1, "row": 2}
+
+
+def split_mode(engine: EngineConfig) -> int | None:
+    """The split of one model over ``tensor_parallel`` or ``pipeline_parallel`` GPUs (llama.cpp divides the
+    weights by the devices' free memory), or None on one device."""
+    if engine.devices_per_replica == 1:
+        return None
+    return SPLIT_MODES["row" if engine.tensor_parallel > 1 else "layer"]
+
+
+def check_split(cls: type, engine: EngineConfig) -> None:
+    """llama.cpp splits a model over CUDA GPUs only, and in one way at a time."""
+    if engine.devices_per_replica > 1 and not engine.device.startswith("cuda"):
+        raise AdapterError(f"tensor_parallel/pipeline_parallel: {cls.__name__} splits a model over CUDA GPUs only")
+    if engine.tensor_parallel > 1 and engine.pipeline_parallel > 1:
+        raise AdapterError("tensor_parallel: llama.cpp splits by rows (tensor) or by layers (pipeline), not both")
+
+
 class LlamaCppArgs(EngineArgs):
     """``llama_cpp.Llama`` options (passed when set; llama.cpp's defaults otherwise). The model path, threads and
     logits are the harness's; ``n_ctx`` unset sizes the context for the workload."""
@@ -92,6 +112,13 @@ class LlamaCppAdapter(InProcessAdapter):
     dtypes: ClassVar[tuple[str, ...]] = ("float32",)  # llama.cpp computes in f32 on the CPU; weights: quantization
     # cuda offloads every layer; which GPU is args.main_gpu (or visible_gpus), not a cuda:N the build would ignore
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    parallelism: ClassVar[tuple[str, ...]] = ("tensor_parallel", "pipeline_parallel")
+
+    @classmethod
+    def check_parallel(cls, engine: EngineConfig) -> None:
+        super().check_parallel(engine)
+        check_split(cls, engine)
+
     Args = LlamaCppArgs
 
     def __init__(self, engine: EngineConfig) -> None:
@@ -110,6 +137,8 @@ class LlamaCppAdapter(InProcessAdapter):
 
     def _llama(self, **extra: Any) -> Any:
         args = {"n_gpu_layers": -1 if self.engine.device.startswith("cuda") else 0, **self.args.llama_kwargs(), **extra}
+        if split_mode(self.engine) is not None:
+            args.setdefault("split_mode", split_mode(self.engine))
         args.setdefault("n_batch", min(args["n_ctx"], 512))
         args.setdefault("n_ubatch", args["n_batch"])
         return self._llama_cpp.Llama(

@@ -8,7 +8,7 @@ from typing import ClassVar
 from harness.adapters.base import Unsupported
 from harness.adapters.environment import missing
 from harness.adapters.launched import LaunchedArgs, LaunchedServer
-from harness.adapters.llamacpp import LlamaCppAdapter
+from harness.adapters.llamacpp import LlamaCppAdapter, check_split, split_mode
 from pydantic import Field
 
 from harness.models.gguf_export import GGUF_TYPES
@@ -30,6 +30,12 @@ class LlamaCppServer(LaunchedServer):
     quantizations: ClassVar[tuple[str, ...]] = ("none", *GGUF_TYPES)
     install_hint = "pip install 'llm-harness[llamacpp]' (compiles llama.cpp)"
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")  # cuda: every layer offloaded (--n_gpu_layers -1)
+    parallelism: ClassVar[tuple[str, ...]] = ("tensor_parallel", "pipeline_parallel")
+
+    @classmethod
+    def check_parallel(cls, engine: EngineConfig) -> None:
+        super().check_parallel(engine)
+        check_split(cls, engine)
 
     @classmethod
     def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
@@ -85,6 +91,9 @@ class LlamaCppServer(LaunchedServer):
             cmd += ["--n_threads", str(self.engine.threads)]
         if self.engine.device == "cuda":
             cmd += ["--n_gpu_layers", "-1"]
+        mode = split_mode(self.engine)
+        if mode is not None:
+            cmd += ["--split_mode", str(mode)]
         return cmd
 
     @property

@@ -118,6 +118,12 @@ def engine_arg_names(python: str, cache_dir: Path | None = None) -> set[str]:
     return set(names)
 
 
+def parallel_sizes(engine: EngineConfig) -> dict[str, int]:
+    """vLLM's own names for the point's parallelism axes (passed through; vLLM launches its ranks itself)."""
+    sizes = {"tensor_parallel_size": engine.tensor_parallel, "pipeline_parallel_size": engine.pipeline_parallel}
+    return {name: size for name, size in sizes.items() if size > 1}
+
+
 class VLLMArgs(BaseModel):
     """The harness's own vLLM arguments; every other name is one of vLLM's ``EngineArgs``, checked against the
     vLLM of the engine's environment (``check_args``) and passed to ``vllm.LLM``."""
@@ -134,6 +140,7 @@ class VLLMAdapter(InProcessAdapter):
     quantizations: ClassVar[tuple[str, ...]] = QUANTIZATIONS
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")  # GPUs come from CUDA_VISIBLE_DEVICES (visible_gpus)
+    parallelism: ClassVar[tuple[str, ...]] = ("tensor_parallel", "pipeline_parallel")
     Args = VLLMArgs
 
     @classmethod
@@ -159,7 +166,7 @@ class VLLMAdapter(InProcessAdapter):
             return None
         if not module_available("vllm", python):
             return f"{INSTALL_HINT} (no vllm in {python})"
-        return cuda_problem(engine.device, engine.visible_gpus, python)
+        return cuda_problem(engine.device, engine.visible_gpus, python, needed=engine.device_count)
 
     # ------------------------------------------------------------ load
 
@@ -194,6 +201,7 @@ class VLLMAdapter(InProcessAdapter):
         if engine.quantization != "none":
             kwargs["quantization"] = engine.quantization
         kwargs.setdefault("seed", 0)
+        kwargs.update(parallel_sizes(engine))
         # Repetitions send the same prompts again: with vLLM's default prefix cache, repetition 2 would measure
         # cache hits. Off unless the suite asks (sweep it as args.enable_prefix_caching to measure the cache).
         kwargs.setdefault("enable_prefix_caching", False)

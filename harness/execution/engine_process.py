@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness import source_root
 from harness.execution.protocol import ErrorReply, ExitRequest, LoadReply, WindowReply, decode_reply, encode
+from harness.execution.ranks import SOCKET_ENV, RankChannel, kill_ranks, torchrun_command, worker_ranks
 from harness.plan.points import EngineConfig
 
 
@@ -81,12 +82,18 @@ class EngineProcess:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        env = {**worker_env(engine, python), "HARNESS_LOG_PATH": str(log_path)}  # launched servers log beside it
+        ranks = worker_ranks(engine)
+        self._channel = RankChannel() if ranks > 1 else None
+        self.rank_pids: list[int] = []
+        if self._channel is not None:
+            env[SOCKET_ENV] = self._channel.path
         self.proc = subprocess.Popen(
-            [python, "-m", WORKER_MODULE],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            torchrun_command(python, ranks, WORKER_MODULE) if ranks > 1 else [python, "-m", WORKER_MODULE],
+            stdin=subprocess.PIPE if ranks == 1 else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if ranks == 1 else self._log,
             stderr=self._log,
-            env={**worker_env(engine, python), "HARNESS_LOG_PATH": str(log_path)},  # launched servers log beside it
+            env=env,
             start_new_session=True,  # its own process group: a kill takes its children too
         )
         self._replies: queue.Queue[str | None] = queue.Queue()
@@ -97,10 +104,28 @@ class EngineProcess:
         return self.proc.pid
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+        if self._channel is not None:
+            lines = self._channel.lines(lambda: self.proc.poll() is None)
+        else:
+            assert self.proc.stdout is not None
+            lines = iter(self.proc.stdout)
+        for line in lines:
             self._replies.put(line.decode())
         self._replies.put(None)
+
+    def _send(self, data: bytes, timeout_s: float) -> None:
+        if self._channel is not None:
+            try:
+                self._channel.send(data, timeout_s)
+            except TimeoutError:
+                self.kill()
+                raise WorkerFailure(
+                    f"timed out after {timeout_s:.0f}s (point timeout_s) waiting for the ranks to start"
+                ) from None
+            return
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
 
     def _log_tail(self) -> str:
         try:
@@ -111,10 +136,8 @@ class EngineProcess:
 
     def request(self, msg: BaseModel, timeout_s: float) -> LoadReply | WindowReply:
         """Send one request and wait for its reply; ``WorkerFailure`` (or ``WorkerSkip``) for anything else."""
-        assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(encode(msg))
-            self.proc.stdin.flush()
+            self._send(encode(msg), timeout_s)
         except (BrokenPipeError, OSError):
             raise WorkerFailure(self._death_message()) from None
         try:
@@ -130,6 +153,8 @@ class EngineProcess:
             raise WorkerFailure(f"engine worker broke the protocol: {str(exc).splitlines()[0]}") from None
         if isinstance(reply, ErrorReply):
             raise (WorkerSkip if reply.skip else WorkerFailure)(reply.error)
+        if isinstance(reply, LoadReply):
+            self.rank_pids = reply.rank_pids
         return reply
 
     def _death_message(self) -> str:
@@ -150,14 +175,15 @@ class EngineProcess:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        kill_ranks(self.rank_pids)  # torchrun puts each rank in its own session, out of the group's reach
+        if self._channel is not None:
+            self._channel.close()
         self._log.close()
 
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(encode(ExitRequest()))
-                self.proc.stdin.flush()
+                self._send(encode(ExitRequest()), 5)
                 self.proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 pass

@@ -51,6 +51,7 @@ class LoadReply(_Message):
     reply: Literal["loaded"] = "loaded"
     describe: dict[str, Any]
     pid: int
+    rank_pids: list[int] = Field(default_factory=list, description="every rank's pid, for a worker of several")
 
 
 class WindowReply(_Message):

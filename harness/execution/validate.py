@@ -17,6 +17,7 @@ from harness.execution.check_workload import check_workload
 from harness.files import FileRefused, check_regular
 from harness.gate.config import GateConfig
 from harness.models.resolve import ModelNotAvailable
+from harness.plan.axes import PARALLEL_FIELDS
 from harness.plan.expand import check_size, combination_count, expand
 from harness.plan.fields import MAX_POINTS
 from harness.plan.points import EngineConfig, Point
@@ -103,6 +104,32 @@ def _check_engine(suite: Suite, i: int, engine: EngineSpec, cls: type[EngineAdap
             raise SuiteError(f"{suite.where('engines', i, 'args')}: engines[{i}].args: {exc}") from None
 
 
+def _check_parallel(suite: Suite, i: int, engine: EngineSpec, cls: type[EngineAdapter], adapter: str) -> None:
+    """Every parallel layout the entry's axes make, against what the engine runs (``check_parallel``)."""
+    layouts = itertools.product(
+        listify(engine.device), listify(engine.visible_gpus), *(listify(getattr(engine, f)) for f in PARALLEL_FIELDS)
+    )
+    for device, gpus, tp, pp, replicas in layouts:
+        layout = EngineConfig(
+            adapter=adapter,
+            model=str(listify(engine.model)[0]),
+            dtype="float32",
+            quantization="none",
+            device=device,
+            threads=None,
+            visible_gpus=gpus,
+            args={},
+            tensor_parallel=tp,
+            pipeline_parallel=pp,
+            replicas=replicas,
+        )
+        try:
+            cls.check_parallel(layout)
+        except AdapterError as exc:
+            field = next((f for f in PARALLEL_FIELDS if str(exc).startswith(f)), "tensor_parallel")
+            raise SuiteError(f"{suite.where('engines', i, field)}: engines[{i}].{field}: {exc}") from None
+
+
 def _check_gate(suite: Suite) -> None:
     try:
         GateConfig.model_validate(suite.gate)
@@ -148,6 +175,7 @@ def check_suite(suite: Suite) -> list[Point]:
             except UnknownPlugin as exc:
                 raise SuiteError(f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {exc}") from None
             _check_engine(suite, i, engine, cls, adapter)
+            _check_parallel(suite, i, engine, cls, adapter)
     _check_gate(suite)
     _check_trace(suite)
     points = expand(suite)

@@ -103,7 +103,7 @@ class Worker:
         return WindowReply(records=result.records, memory=result.memory, figures=result.figures)
 
 
-def _answer(worker: Worker, line: str) -> LoadReply | WindowReply | ErrorReply | None:
+def answer(worker: Worker, line: str) -> LoadReply | WindowReply | ErrorReply | None:
     """The reply to one request line; None for ``exit``."""
     from pydantic import ValidationError
 
@@ -127,7 +127,7 @@ def _answer(worker: Worker, line: str) -> LoadReply | WindowReply | ErrorReply |
 def serve(requests: TextIO, replies: TextIO) -> None:
     worker = Worker()
     for line in requests:
-        reply = _answer(worker, line)
+        reply = answer(worker, line)
         if reply is None:
             break
         replies.write(encode(reply).decode())
@@ -137,10 +137,17 @@ def serve(requests: TextIO, replies: TextIO) -> None:
 
 
 def main() -> None:
+    from harness.execution.ranks import SOCKET_ENV
+
     _map_adapters_package()
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # engines that print must not corrupt the protocol
     sys.stdout = sys.stderr
+    if os.environ.get(SOCKET_ENV):  # one of torchrun's ranks: the protocol goes over rank 0's socket
+        from harness.execution.rank_worker import serve_ranks
+
+        serve_ranks(os.environ[SOCKET_ENV])
+        return
     serve(sys.stdin, replies)
 
 

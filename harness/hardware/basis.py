@@ -85,6 +85,11 @@ class PointBasis:
 
 
 def _devices(engine: EngineConfig) -> int:
+    """The GPUs a point spans, whose peaks (and prices) add up; CPU ranks share one machine's."""
+    if not engine.device.startswith("cuda"):
+        return 1
+    if engine.device_count > 1:
+        return engine.device_count
     parallel = 1
     for name in ("tensor_parallel_size", "pipeline_parallel_size"):
         value = engine.args.get(name)

@@ -10,6 +10,7 @@ same cached logits as the hf adapter's points), else the same adapter at ``REFER
 from __future__ import annotations
 
 import hashlib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from harness.models.embedded import cache_root
 
 MAX_TOKENS = 256
 REFERENCE = {"dtype": "float32", "quantization": "none"}
+# the reference runs on one device: a model split over ranks is compared with the unsplit one
+UNSPLIT = {"tensor_parallel": 1, "pipeline_parallel": 1, "replicas": 1}
 
 
 def fidelity_token_ids(tokenizer: Any, max_tokens: int = MAX_TOKENS) -> list[int]:
@@ -32,7 +35,7 @@ def reference_engine(adapter: Any) -> Any:
     """The engine whose logits are the reference: the adapter's own choice (``reference_engine()``, e.g. llama.cpp
     points compare against HF float32), else the same adapter and model at ``REFERENCE``."""
     own = getattr(adapter, "reference_engine", None)
-    return own() if own is not None else adapter.engine.model_copy(update=REFERENCE)
+    return own() if own is not None else adapter.engine.model_copy(update={**REFERENCE, **UNSPLIT})
 
 
 def _cache_path(engine: Any, ids: list[int]) -> Path:
@@ -87,6 +90,9 @@ def fidelity(adapter: Any) -> dict[str, float]:
     ids = fidelity_token_ids(adapter.tokenizer())
     if len(ids) < 2:
         raise ValueError("the fidelity text tokenized to fewer than 2 tokens")
+    if int(os.environ.get("RANK", "0")) != 0:  # another rank of a split model: it steps along, rank 0 compares
+        adapter.teacher_forced_logits(ids)
+        return {}
     ref, ref_bytes = reference_logits(adapter, ids)
     own = adapter.teacher_forced_logits(ids)
     targets = np.asarray(ids[1:])

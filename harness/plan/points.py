@@ -31,10 +31,25 @@ class EngineConfig(_Strict):
     args: dict[str, Any]
     python: str | None = None
     env: EnvSpec | None = None
+    tensor_parallel: int = 1
+    pipeline_parallel: int = 1
+    replicas: int = 1
+
+    @property
+    def devices_per_replica(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel
+
+    @property
+    def device_count(self) -> int:
+        """Devices the point spans: every rank of every replica."""
+        return self.devices_per_replica * self.replicas
 
     def identity(self) -> dict[str, Any]:
-        """What identifies this engine; ``env`` only when set, so ids of suites without one stay as they were."""
-        return self.model_dump(exclude={"env"} if self.env is None else set())
+        """What identifies this engine; ``env`` and the parallelism axes only when set, so ids of suites without
+        them stay as they were."""
+        unset = {"env"} if self.env is None else set()
+        unset |= {f for f in ("tensor_parallel", "pipeline_parallel", "replicas") if getattr(self, f) == 1}
+        return self.model_dump(exclude=unset)
 
     def group_id(self) -> str:
         return stable_hash(self.identity())

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from harness.hints import did_you_mean
-from harness.plan.axes import AXIS_PATHS, is_axis
+from harness.plan.axes import AXIS_PATHS, PARALLEL_FIELDS, is_axis
 from harness.plan.fields import (
     Device,
     FiniteFloat,
@@ -88,13 +88,16 @@ class EngineSpec(_Strict):
     device: Device | list[Device] = "cpu"
     threads: Int | None | list[Int | None] = None
     visible_gpus: VisibleGpus | None | list[VisibleGpus | None] = None
+    tensor_parallel: Int | list[Int] = Field(default=1, description="devices one copy of the model is split over")
+    pipeline_parallel: Int | list[Int] = Field(default=1, description="pipeline stages (layers split by device)")
+    replicas: Int | list[Int] = Field(default=1, description="independent engines behind the load generator")
     args: dict[Name, Any] = Field(default_factory=dict)
     python: PathText | None = Field(
         default=None, description="interpreter for this engine's worker (another environment)"
     )
     env: EnvSpec | None = Field(default=None, description="an environment the harness builds and caches")
 
-    @field_validator("adapter", "model", "dtype", "quantization", "device", "threads", "visible_gpus")
+    @field_validator("adapter", "model", "dtype", "quantization", "device", "threads", "visible_gpus", *PARALLEL_FIELDS)
     @classmethod
     def _axis_has_values(cls, value: Any) -> Any:
         return _not_empty_axis(value)
