@@ -107,14 +107,17 @@ def _check_engine(suite: Suite, i: int, engine: EngineSpec, cls: type[EngineAdap
 def _check_parallel(suite: Suite, i: int, engine: EngineSpec, cls: type[EngineAdapter], adapter: str) -> None:
     """Every parallel layout the entry's axes make, against what the engine runs (``check_parallel``)."""
     layouts = itertools.product(
-        listify(engine.device), listify(engine.visible_gpus), *(listify(getattr(engine, f)) for f in PARALLEL_FIELDS)
+        listify(engine.device),
+        listify(engine.visible_gpus),
+        listify(engine.quantization),
+        *(listify(getattr(engine, f)) for f in PARALLEL_FIELDS),
     )
-    for device, gpus, tp, pp, replicas in layouts:
+    for device, gpus, quantization, tp, pp, replicas in layouts:
         layout = EngineConfig(
             adapter=adapter,
             model=str(listify(engine.model)[0]),
             dtype="float32",
-            quantization="none",
+            quantization=quantization,
             device=device,
             threads=None,
             visible_gpus=gpus,
