@@ -203,6 +203,9 @@ class Suite(_Strict):
     repetitions: int = Field(default=3, ge=1)
     warmup: int = Field(default=1, ge=0)
     timeout_s: float = Field(default=600.0, gt=0, description="per point, warmup and repetitions included")
+    load_timeout_s: float = Field(
+        default=900.0, gt=0, description="per engine group: loading the engine (model build, server start-up)"
+    )
     samplers: list[SamplerSpec] = Field(default_factory=lambda: [SamplerSpec(name="psutil")])
     slo: SLOSpec = Field(default_factory=SLOSpec)
     zip: list[list[str]] = Field(default_factory=list, description="groups of axis names that vary together")
