@@ -8,14 +8,20 @@ to. Third-party engines subclass either and register it under the entry-point gr
 Each engine declares its arguments (the suite's ``args:``) as a pydantic model, ``Args``: a misspelt or unknown
 argument is refused by ``harness validate`` with the closest known name, and the adapter reads typed values
 (``self.args.n_ctx``) instead of guessing defaults. An adapter that declares no ``Args`` accepts any mapping.
+
+What ``harness validate`` asks an engine class, without loading anything: ``check_model`` (a model it cannot load),
+``check_args`` (arguments it does not accept), ``check_device`` (a device it does not run on) — each bad input,
+exit 2 — and ``check_environment`` (what this machine lacks for it: a module, a CUDA device), whose reason is
+printed as "N points will be skipped: …" and is the reason the same points are skipped at run time.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.hints import did_you_mean
 from harness.models.resolve import check_model_name
@@ -33,9 +39,10 @@ class Unsupported(AdapterError):
 
 
 class EngineArgs(BaseModel):
-    """Base of an engine's typed arguments: unknown names are refused."""
+    """Base of an engine's typed arguments: unknown names are refused, values are strict (``true`` is not 1, ``"4"``
+    is not 4) and never ``.inf`` or ``.nan``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class AnyArgs(BaseModel):
@@ -62,7 +69,7 @@ def parse_args(model: type[BaseModel], args: dict[str, Any], engine: str) -> Bas
             raise AdapterError(
                 f"{engine} does not accept engine argument {name!r}{hint}; it accepts: {known}{more}"
             ) from None
-        raise AdapterError(f"{name}: {first['msg']}{more}") from None
+        raise AdapterError(f"{name}: {str(first['msg']).removeprefix('Value error, ')}{more}") from None
 
 
 class EngineAdapter(ABC):
@@ -76,6 +83,8 @@ class EngineAdapter(ABC):
     dtypes: ClassVar[tuple[str, ...]] = ()
     #: the engine's arguments (the suite's ``args:``)
     Args: ClassVar[type[BaseModel]] = AnyArgs
+    #: devices it runs on; ``NAME:N`` stands for any index (``cuda:N``: cuda:0, cuda:1…)
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "cuda:N")
 
     def __init__(self, engine: EngineConfig) -> None:
         self.engine = engine
@@ -94,6 +103,26 @@ class EngineAdapter(ABC):
         yet), for engines whose arguments depend on the installed version. Nothing is loaded.
         """
         parse_args(cls.Args, args, cls.name)
+
+    @classmethod
+    def check_device(cls, device: str) -> None:
+        """Raise ``AdapterError`` at validation time for a device this engine does not run on."""
+        for known in cls.devices:
+            pattern = re.escape(known.removesuffix(":N")) + (r":[0-9]+" if known.endswith(":N") else "")
+            if re.fullmatch(pattern, device):
+                return
+        raise AdapterError(f"adapter {cls.name!r} does not run on {device!r}; it runs on: {', '.join(cls.devices)}")
+
+    @classmethod
+    def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
+        """Why this machine cannot run ``engine`` (a missing module, no CUDA device), or None. Nothing is loaded.
+
+        ``python`` is the engine's interpreter when it exists (None: an ``env:`` not built yet, whose requirements
+        will be installed). ``harness validate`` lists the reason for the points it skips; ``load`` raises
+        ``Unsupported`` with the same reason, so the run skips those points and says why. Engines that run on this
+        machine's devices check them with ``harness.adapters.environment.cuda_problem``.
+        """
+        return None
 
     @classmethod
     def preflight(cls, engine: EngineConfig) -> None:
@@ -131,15 +160,29 @@ class InProcessAdapter(EngineAdapter):
         """Run one batch, producing exactly ``output_tokens`` tokens per prompt (no early stop)."""
 
 
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # an HTTP token (RFC 9110)
+
+
 class ServerArgs(EngineArgs):
     """How the load generator talks to a server (every server engine accepts these)."""
 
-    connect_timeout_s: float = 5.0
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=3600)
     headers: dict[str, str] = {}
     extra_body: dict[str, Any] = {}
     ignore_eos: bool = True  # exactly max_tokens tokens where the server honours it (vLLM, llama.cpp)
     continuous_usage: bool = False  # vLLM's per-chunk usage: exact tokens per chunk
-    served_model_name: str | None = None
+    served_model_name: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+    @field_validator("headers")
+    @classmethod
+    def _header_lines(cls, value: dict[str, str]) -> dict[str, str]:
+        # written into the request as `Name: value` lines: a CR/LF in either would inject headers of its own
+        for name, text in value.items():
+            if not HEADER_NAME.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not an HTTP token (letters, digits, -)")
+            if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in text) or len(text) > 8192:
+                raise ValueError(f"header {name}: the value holds a control character (CR, LF, NUL…) or is too long")
+        return value
 
 
 class ServerAdapter(EngineAdapter):

@@ -5,17 +5,31 @@ from __future__ import annotations
 import os
 
 from harness.adapters.launched import LaunchedArgs, LaunchedServer
+from pydantic import Field, field_validator
 
 from harness import source_root
+from harness.hints import did_you_mean
 
 
 class FakeServerArgs(LaunchedArgs):
-    ttft_ms: float | None = None
-    itl_ms: float | None = None
-    tokens_per_chunk: int | None = None
-    max_concurrency: int | None = None
-    die_after: int | None = None
+    ttft_ms: float | None = Field(default=None, ge=0, le=3_600_000)
+    itl_ms: float | None = Field(default=None, ge=0, le=3_600_000)
+    tokens_per_chunk: int | None = Field(default=None, ge=1, le=100_000)
+    max_concurrency: int | None = Field(default=None, ge=0, le=100_000)
+    die_after: int | None = Field(default=None, ge=0)
     fault: str | list[str] = []
+
+    @field_validator("fault")
+    @classmethod
+    def _known_faults(cls, value: str | list[str]) -> str | list[str]:
+        try:  # the fake server's package needs httptools; without it the engine is skipped anyway
+            from harness.loadgen.fakeserver.config import FAULTS
+        except ImportError:
+            return value
+        for fault in [value] if isinstance(value, str) else value:
+            if fault not in FAULTS:
+                raise ValueError(f"unknown fault {fault!r}{did_you_mean(fault, FAULTS)}; known: {', '.join(FAULTS)}")
+        return value
 
 
 class FakeServerLauncher(LaunchedServer):
@@ -23,6 +37,7 @@ class FakeServerLauncher(LaunchedServer):
 
     name = "fake-server"
     Args = FakeServerArgs
+    devices = ("cpu",)  # the fake server computes nothing: a device would be a label that lies
     module = "httptools"
     install_hint = "pip install -e '.[serve]'"
 

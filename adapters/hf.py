@@ -7,16 +7,21 @@ copied to the host, so on CUDA the time is when the tokens exist, not when the k
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import platform
+import sys
 from typing import Any, ClassVar, Literal
 
 from harness.adapters.base import AdapterError, EngineArgs, InProcessAdapter, Unsupported
+from harness.adapters.environment import cuda_problem, missing
 from pydantic import Field
 
+from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
 DTYPES = ("float32", "bfloat16", "float16")
+INSTALL_HINT = "pip install 'llm-harness[hf]' (torch==2.13.0 first, for the CPU build)"
 # quantization name → torchao config class (weight quantization applied after loading, on CPU or CUDA)
 TORCHAO = {
     "int8-weight-only": ("Int8WeightOnlyConfig", {}),
@@ -26,19 +31,69 @@ TORCHAO = {
 
 
 Attention = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"]
+Cache = Literal["dynamic", "static", "offloaded", "offloaded_static"]
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+FLASH_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
+GENERATION_ARGS = {"cache_implementation", "compile", "compile_mode"}
 
 
 class HFArgs(EngineArgs):
     """Arguments of the ``hf`` engine: ``from_pretrained`` options the harness knows, and any other as
-    ``from_pretrained`` (passed through as given)."""
+    ``from_pretrained`` (passed through as given); ``generate`` options that decide how close HF gets to the
+    hardware's bound (each may be a sweep axis: ``args: {cache_implementation: [dynamic, static]}``)."""
 
-    attn_implementation: Attention | None = None
+    attn_implementation: Attention | None = Field(default=None, description="eager, sdpa, flash_attention_2 …")
     low_cpu_mem_usage: bool | None = None
+    cache_implementation: Cache | None = Field(
+        default=None, description="generate()'s KV cache: dynamic (grows per step) or static (preallocated)"
+    )
+    compile: bool | None = Field(
+        default=None,
+        description="torch.compile the forward: true always, false never; unset: transformers decides (it "
+        "compiles the forward when the cache is static, on CUDA)",
+    )
+    compile_mode: CompileMode | None = Field(
+        default=None, description="torch.compile mode (default: reduce-overhead with a static cache, else default)"
+    )
     from_pretrained: dict[str, Any] = Field(default_factory=dict, description="other from_pretrained keywords")
 
     def load_kwargs(self) -> dict[str, Any]:
-        known = self.model_dump(exclude={"from_pretrained"}, exclude_none=True)
+        known = self.model_dump(exclude={"from_pretrained", *GENERATION_ARGS}, exclude_none=True)
         return {**self.from_pretrained, **known}
+
+    @property
+    def static_cache(self) -> bool:
+        return self.cache_implementation in ("static", "offloaded_static")
+
+    def torch_compile_mode(self) -> str:
+        return self.compile_mode or ("reduce-overhead" if self.static_cache else "default")
+
+    def compile_plan(self) -> str:
+        """Who compiles what: ``transformers`` (its own compile of the decoding forward, with a static cache),
+        ``forward`` (the harness compiles ``model.forward`` once at load: a dynamic cache), ``off`` or ``auto``."""
+        if self.compile is None:
+            return "auto"
+        if not self.compile:
+            return "off"
+        return "transformers" if self.static_cache else "forward"
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """Keywords for ``generate``: the cache, and how compiling goes (``compile_config`` for transformers' own
+        compile of a static-cache forward, on any device; ``disable_compile`` when it is off, or when the
+        harness compiled the forward itself)."""
+        kwargs: dict[str, Any] = {}
+        if self.cache_implementation is not None:
+            kwargs["cache_implementation"] = self.cache_implementation
+        plan = self.compile_plan()
+        if plan in ("off", "forward"):
+            kwargs["disable_compile"] = True
+        elif plan == "transformers":
+            from transformers import CompileConfig
+
+            config = CompileConfig(mode=self.torch_compile_mode())
+            config._compile_all_devices = True  # type: ignore[assignment]  # compile on a CPU too, as asked (transformers' own switch)
+            kwargs["compile_config"] = config
+        return kwargs
 
 
 def tensor_bytes(t: Any) -> int:
@@ -84,7 +139,19 @@ class HFAdapter(InProcessAdapter):
     quantizations: ClassVar[tuple[str, ...]] = ("none", *TORCHAO)
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
 
+    @classmethod
+    def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
+        """torch and transformers importable by the engine's interpreter, and the CUDA device it names."""
+        if python is None:
+            return None
+        return missing(("torch", "transformers"), python, INSTALL_HINT) or cuda_problem(
+            engine.device, engine.visible_gpus, python
+        )
+
     def load(self) -> None:
+        why = self.check_environment(self.engine, sys.executable)
+        if why:
+            raise Unsupported(why)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,8 +160,7 @@ class HFAdapter(InProcessAdapter):
         engine = self.engine
         if engine.threads:
             torch.set_num_threads(engine.threads)
-        if engine.device.startswith("cuda") and not torch.cuda.is_available():
-            raise AdapterError(f"device {engine.device!r} requested but torch sees no CUDA device")
+        self._check_attention()
         resolved = resolve_model(engine.model)
         extra: dict[str, Any] = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
         self._torch = torch
@@ -108,6 +174,17 @@ class HFAdapter(InProcessAdapter):
         self._model = model.to(self._device).eval()
         self._resolved = resolved
         self._quantize(engine.quantization)
+        if self.args.compile_plan() == "forward":
+            # a dynamic cache: transformers would not compile, so the forward is compiled once here
+            self._model.forward = torch.compile(self._model.forward, mode=self.args.torch_compile_mode())
+
+    def _check_attention(self) -> None:
+        """A flash-attention implementation needs its package: without it the point is skipped, with the reason."""
+        package = FLASH_PACKAGES.get(self.args.attn_implementation or "")
+        if package and importlib.util.find_spec(package) is None:
+            raise Unsupported(
+                f"attn_implementation {self.args.attn_implementation} needs {package}, not installed here"
+            )
 
     def _quantize(self, name: str) -> None:
         if name == "none":
@@ -153,6 +230,7 @@ class HFAdapter(InProcessAdapter):
                 do_sample=False,
                 pad_token_id=self._tokenizer.pad_token_id,
                 streamer=streamer,
+                **self.args.generate_kwargs(),
             )
         n_out = int(out.shape[1] - input_ids.shape[1])
         steps = streamer.step_times_ns
@@ -198,6 +276,16 @@ class HFAdapter(InProcessAdapter):
             "d_model": getattr(config, "hidden_size", None),
             "weights_bytes": weight_bytes,
             "quantization": self.engine.quantization,
+            "generation": {
+                "attn_implementation": getattr(config, "_attn_implementation", None),
+                "cache_implementation": self.args.cache_implementation or "dynamic (transformers' default)",
+                "compile": {
+                    "auto": "transformers' choice (compiles the forward with a static cache on CUDA)",
+                    "off": "off",
+                    "transformers": f"transformers' compile of the decoding forward ({self.args.torch_compile_mode()})",
+                    "forward": f"torch.compile of model.forward ({self.args.torch_compile_mode()})",
+                }[self.args.compile_plan()],
+            },
         }
 
     def teacher_forced_logits(self, token_ids: list[int]) -> Any:

@@ -12,7 +12,6 @@ the server's whole tree when the harness is gone (``harness.lifeline``).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -23,10 +22,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.adapters.base import AdapterError, ServerAdapter, ServerArgs, Unsupported
+from harness.adapters.environment import cuda_problem, missing
 from pydantic import BaseModel, Field
 
 from harness.lifeline import die_with_parent, stop_tree
 from harness.loadgen.http import http_get
+from harness.plan.points import EngineConfig
 
 
 def free_port() -> int:
@@ -71,8 +72,8 @@ def server_log_path(name: str, port: int) -> Path:
 class LaunchedArgs(ServerArgs):
     """What every launched server takes besides the client settings."""
 
-    startup_timeout_s: float = Field(default=300.0, gt=0)
-    stop_timeout_s: float = Field(default=10.0, gt=0)
+    startup_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
+    stop_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     server_args: dict[str, Any] = Field(default_factory=dict, description="extra --key value flags")
 
 
@@ -98,14 +99,19 @@ class LaunchedServer(ServerAdapter):
     def python(self) -> str:
         return self.engine.python or sys.executable
 
+    @classmethod
+    def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
+        """The server's module importable by its interpreter, and the CUDA device it is given (when on one)."""
+        if python is None:
+            return None
+        return missing((cls.module,), python, f"{cls.name} needs it: {cls.install_hint}") or cuda_problem(
+            engine.device, engine.visible_gpus, python
+        )
+
     def check_installed(self) -> None:
-        if self.engine.python:
-            code = f"import importlib.util,sys; sys.exit(importlib.util.find_spec({self.module!r}) is None)"
-            found = subprocess.run([self.engine.python, "-c", code], capture_output=True).returncode == 0
-        else:
-            found = importlib.util.find_spec(self.module) is not None
-        if not found:
-            raise Unsupported(f"{self.name}: {self.module} is not importable by {self.python}; {self.install_hint}")
+        why = self.check_environment(self.engine, self.python)
+        if why:
+            raise Unsupported(why)
 
     def server_command(self) -> list[str]:
         raise NotImplementedError

@@ -11,10 +11,13 @@ than 1 are skipped as unsupported rather than serialized and called a batch; the
 from __future__ import annotations
 
 import platform
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.adapters.base import AdapterError, EngineArgs, InProcessAdapter, Unsupported
+from harness.adapters.environment import missing
 from pydantic import Field
 
 from harness.models.gguf_export import GGUF_TYPES, GGUFExportError, gguf_for_engine, tensor_types
@@ -87,6 +90,8 @@ class LlamaCppAdapter(InProcessAdapter):
     # "none": a .gguf model file as it is; for other models (which have no GGUF of their own) the f32 export
     quantizations: ClassVar[tuple[str, ...]] = ("none", *GGUF_TYPES)
     dtypes: ClassVar[tuple[str, ...]] = ("float32",)  # llama.cpp computes in f32 on the CPU; weights: quantization
+    # cuda offloads every layer; which GPU is args.main_gpu (or visible_gpus), not a cuda:N the build would ignore
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     Args = LlamaCppArgs
 
     def __init__(self, engine: EngineConfig) -> None:
@@ -115,17 +120,35 @@ class LlamaCppAdapter(InProcessAdapter):
             **args,
         )
 
-    def load(self) -> None:
-        try:
+    @classmethod
+    def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
+        """llama-cpp-python and gguf importable by the engine's interpreter; GPU offload in its build for cuda."""
+        if python is None:
+            return None
+        why = missing(("llama_cpp", "gguf"), python, INSTALL_HINT)
+        if why or engine.device == "cpu":
+            return why
+        if python == sys.executable:
             import llama_cpp
-        except ImportError:
-            raise Unsupported(INSTALL_HINT) from None
-        self._llama_cpp = llama_cpp
-        if self.engine.device != "cpu" and not llama_cpp.llama_supports_gpu_offload():
-            raise Unsupported(
-                f"device {self.engine.device!r}: this llama-cpp-python build has no GPU offload "
+
+            offload = bool(llama_cpp.llama_supports_gpu_offload())
+        else:
+            code = "import sys, llama_cpp; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)"
+            offload = subprocess.run([python, "-c", code], capture_output=True, timeout=120).returncode == 0
+        if not offload:
+            return (
+                f"device {engine.device}: this llama-cpp-python build has no GPU offload "
                 "(rebuild it with CMAKE_ARGS=-DGGML_CUDA=on)"
             )
+        return None
+
+    def load(self) -> None:
+        why = self.check_environment(self.engine, sys.executable)
+        if why:
+            raise Unsupported(why)
+        import llama_cpp
+
+        self._llama_cpp = llama_cpp
         self._path = self._gguf_file()
         self._ensure_ctx(self.args.n_ctx or CTX_STEP)
         from gguf import GGUFReader

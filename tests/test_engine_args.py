@@ -72,3 +72,19 @@ def test_validate_refuses_a_misspelt_hf_argument(tmp_path, cli_env):
     result = run_cli(["validate", str(suite)], cli_env, tmp_path)
     assert result.returncode == 2
     assert "did you mean 'attn_implementation'" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_hf_generation_options_are_validated_per_swept_value(tmp_path, cli_env):
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "name: x\nengines:\n  - adapter: hf\n    args: {cache_implementation: [dynamic, staticc], compile: [true]}\n"
+    )
+    bad = run_cli(["validate", str(suite)], cli_env, tmp_path)
+    assert bad.returncode == 2 and "cache_implementation" in bad.stderr and "Traceback" not in bad.stderr
+    suite.write_text("name: x\nengines:\n  - adapter: hf\n    args: {attn_implementation: flash, compile: maybe}\n")
+    bad = run_cli(["validate", str(suite)], cli_env, tmp_path)
+    assert bad.returncode == 2 and "attn_implementation" in bad.stderr
+    axes = "{cache_implementation: [dynamic, static], compile: [false, true]}"
+    suite.write_text(f"name: x\nengines:\n  - adapter: hf\n    args: {axes}\n")
+    ok = run_cli(["validate", str(suite)], cli_env, tmp_path)
+    assert ok.returncode == 0 and "4 points" in ok.stdout, ok.stderr

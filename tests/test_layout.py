@@ -27,6 +27,7 @@ FLOORS = [
     "loadgen",
     "adapters",
     "measure",
+    "hardware",
     "scenarios",
     "execution",
     "report",

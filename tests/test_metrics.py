@@ -387,8 +387,8 @@ def test_net_energy_and_per_token():
 
 
 def test_flops_mfu_mbu_roofline():
-    # 2 × 1e6 params + 2 × 4 layers × 100 context × 256 d_model = 2,000,000 + 204,800
-    assert m.flops_per_token(1e6, 4, 100, 256) == 2_204_800
+    # 2 × 1e6 matmul params + 4 × 4 layers × 100 context × 256 d_attn (QKᵀ and A·V) = 2,000,000 + 409,600
+    assert m.flops_per_token(1e6, 4, 100, 256) == 2_409_600
     assert m.mfu(50e12, 200e12) == 0.25  # 50 / 200
     assert m.mbu(1e12, 2e12) == 0.5  # 1 / 2
     # compute 1e12 / 1e12 = 1 s, memory 3e9 / 1e9 = 3 s → max = 3 s
@@ -398,10 +398,11 @@ def test_flops_mfu_mbu_roofline():
 
 
 def test_prefill_and_decode_flops():
-    # prefill of 3 prompt tokens, contexts 1, 2, 3: 3 × 2e6 + 2 × 4 × 256 × (1 + 2 + 3) = 6e6 + 12,288
-    assert m.prefill_flops(1e6, 4, 3, 256) == 6_012_288
-    # n_out 3 after a 3-token prompt → 2 decode steps with contexts 4, 5: 2 × 2e6 + 2048 × (4 + 5) = 4e6 + 18,432
-    assert m.decode_flops(1e6, 4, 3, 3, 256) == 4_018_432
+    # prefill of 3 prompt tokens, contexts 1, 2, 3: 3 × 2e6 + 4 × 4 × 256 × (1 + 2 + 3) = 6e6 + 24,576
+    assert m.prefill_flops(1e6, 4, 3, 256) == 6_024_576
+    assert m.prefill_flops(1e6, 4, 3, 256) == sum(m.flops_per_token(1e6, 4, c, 256) for c in (1, 2, 3))
+    # n_out 3 after a 3-token prompt → 2 decode steps with contexts 4, 5: 2 × 2e6 + 4096 × (4 + 5) = 4e6 + 36,864
+    assert m.decode_flops(1e6, 4, 3, 3, 256) == 4_036_864
     assert m.decode_flops(1e6, 4, 3, 3, 256) == sum(m.flops_per_token(1e6, 4, c, 256) for c in (4, 5))
     assert m.decode_flops(1e6, 4, 3, 1, 256) == 0  # one token: produced by prefill
 
@@ -410,6 +411,7 @@ def test_bytes_per_decode_step():
     # 2 (K, V) × 2 layers × 4 kv heads × 8 head_dim × 10 positions × 2 bytes × batch 3 = 7,680 bytes
     assert m.kv_cache_bytes(2, 4, 8, 10, 2, batch=3) == 7_680
     assert m.bytes_per_decode_step(1_000, 7_680) == 8_680  # weights + KV read
+    assert m.bytes_per_decode_step(1_000, 7_680, 768, 16) == 9_464  # + KV written + embedding rows
 
 
 # ---------------------------------------------------------------- quantization

@@ -212,3 +212,39 @@ def test_report_cli_bad_input(tmp_path, cli_env):
     ok = run_cli(["report", "--store", db, "-o", str(tmp_path / "r" / "latest.html")], cli_env, tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert Path(tmp_path / "r" / "latest.html").stat().st_size > 4_000_000  # plotly.js is inside
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_roofline_bound_and_cost_sections_in_chromium(tmp_path, cli_env, page):
+    """A real sweep with efficiency and cost figures (a calibrated CPU, a model directory holding only a config):
+    the roofline has a marker trace per phase under its roofs, % of bound is plotted against the swept axis, the
+    predicted-vs-measured table has a row per point, and the cheapest point meeting the SLO is named."""
+    from harness.hardware.calibration import device_key
+    from harness.measure.fingerprint import fingerprint
+    from tests.test_efficiency import SMOLLM2_135M
+    from tests.test_hardware import SUITE, _calibration
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(SMOLLM2_135M))
+    db = str(tmp_path / "r.db")
+    Store(db).save_calibration(_calibration(device_key(fingerprint(), "cpu")[0], "test CPU"))
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SUITE.format(model=model, device="cpu"))
+    assert run_cli(["run", str(suite), "--store", db, "--no-progress"], cli_env, tmp_path).returncode == 0
+    out = tmp_path / "eff.html"
+    made = run_cli(["report", "--store", db, "-o", str(out)], cli_env, tmp_path)
+    assert made.returncode == 0, made.stderr
+    result = check_report(page, out, screenshot=tmp_path / "eff.png")
+    assert result["errors"] == [] and result["requests"] == []
+    assert {"roofline-plot", "cost-plot", "bound-batch_size"} <= set(result["expected"])
+    assert sorted(result["rendered"]) == sorted(result["expected"])
+    traces = page.evaluate("document.getElementById('roofline-plot').data.map(t => [t.name, t.mode, t.x.length])")
+    assert ["prefill", "markers", 2] in traces and ["decode", "markers", 2] in traces
+    assert any(name.startswith("roof 1: 2 TFLOP/s, 50 GB/s") and mode == "lines" for name, mode, _ in traces)
+    assert page.evaluate("document.querySelectorAll('#predicted-table tr').length") == 3  # header + 2 points
+    best = page.evaluate("document.getElementById('best-table').textContent")
+    assert "batch_size=" in best and "2 of 2 points met the SLO" in best
+    text = page.evaluate("document.getElementById('efficiency').textContent")
+    assert "peaks: calibrated" in text and "price $3.6 per device-hour from suite cost section: test price" in text

@@ -199,6 +199,17 @@ def test_the_load_has_its_own_limit_and_says_so(tmp_path, cli_env):
     assert errors == ["engine load timed out after 1s (load_timeout_s)"] * 3
 
 
+def test_the_load_timeout_has_a_range():
+    from harness.plan.loader import parse_suite
+    from harness.plan.schema import SuiteError
+
+    base = "name: t\nengines: [{adapter: echo, dtype: none}]\n"
+    assert parse_suite(base).load_timeout_s == 900.0
+    for value, shown in (("0", "0"), ("-5", "-5"), (".inf", "inf"), ("1e9", "1000000000.0")):
+        with pytest.raises(SuiteError, match=f"load_timeout_s: must be > 0 and <= 604,800 s, got {shown}"):
+            parse_suite(f"{base}load_timeout_s: {value}\n")
+
+
 def test_the_load_does_not_eat_the_first_points_time(tmp_path, cli_env):
     suite = echo_suite(tmp_path, extra=", load_ms: 3000", timeout=2)  # a 2 s point after a 3 s load
     db = tmp_path / "r.db"

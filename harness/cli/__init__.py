@@ -9,7 +9,7 @@ interrupts.install_early()
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from harness.cli import gate_commands, results_commands, run_commands  # noqa: E402
+from harness.cli import gate_commands, hardware_commands, results_commands, run_commands  # noqa: E402
 from harness.cli.app import app  # noqa: E402
 
 # The command table, in the order `harness --help` lists it.
@@ -25,6 +25,8 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "gate": gate_commands.gate,
     "compare": gate_commands.compare,
     "report": gate_commands.report,
+    "calibrate": hardware_commands.calibrate,
+    "predict": hardware_commands.predict,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)

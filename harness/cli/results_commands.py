@@ -36,9 +36,12 @@ def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
 
 
 def show(
-    run: Annotated[str, typer.Argument(help="run id (a unique prefix is enough)")], store: StoreOpt = DEFAULT_STORE
+    run: Annotated[str, typer.Argument(help="run id (a unique prefix is enough)")],
+    store: StoreOpt = DEFAULT_STORE,
+    best: Annotated[bool, typer.Option("--best", help="name the cheapest point per model that meets the SLO")] = False,
 ) -> None:
     """Show a run's points with their key metrics (median across repetitions ± half the 95% CI)."""
+    from harness.cli.hardware_commands import best_table, efficiency_lines
     from harness.results.frames import load_points
     from harness.scenarios.base import SearchResult
 
@@ -52,7 +55,12 @@ def show(
         f"run [bold]{meta['run_id']}[/] suite {meta['suite_name']!r} status {meta['status']} — "
         f"{fp.get('cpu_model')}, python {fp.get('python')}, git {fp.get('git_sha')}"
     )
-    out.print(points_table(load_points(st, meta["run_id"]), f"run {meta['run_id']}"))
+    frame = load_points(st, meta["run_id"])
+    out.print(points_table(frame, f"run {meta['run_id']}"))
+    for line in efficiency_lines(st.points(meta["run_id"])):
+        out.print(line, highlight=False)
+    if best:
+        out.print(best_table(frame, meta["suite_yaml"]))
     for result in SearchResult.from_stored(st.points(meta["run_id"])):
         for line in search_lines(result):
             out.print(line, highlight=False)

@@ -30,15 +30,28 @@ if TYPE_CHECKING:
     from harness.execution.runner import Interrupted
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def validate(suite: SuiteArg) -> None:
-    """Check a suite (schema, adapters, quantizations, samplers) and print how many points it expands to."""
+    """Check a suite (schema, adapters, quantizations, devices, samplers, the files it names) and this machine, and
+    print how many points it expands to and which of them will be skipped here, and why."""
+    from harness.execution.preflight import machine_report
+
     parsed, points = load_checked(suite)
+    report = machine_report(parsed, points)
+    if report.runnable == 0:
+        raise fail(f"{suite}: {report.nothing_runs()}")
     groups = len({p.group_id for p in points})
-    out.print(
-        f"{suite}: ok — suite {parsed.name!r}, {len(points)} points in {groups} engine groups, "
-        f"{parsed.repetitions} repetitions each",
-        highlight=False,
-    )
+    lines = [
+        f"{suite}: ok — suite {parsed.name!r}, {_count(len(points), 'point')} in {_count(groups, 'engine group')}, "
+        f"{_count(parsed.repetitions, 'repetition')} each",
+        *(f"  {line}" for line in report.skip_lines()),
+        *(f"  note: {note}" for note in report.notes),
+    ]
+    for line in lines:  # plain text: the suite's name is the user's, and `[...]` in it is not markup
+        out.print(line, markup=False, highlight=False)
 
 
 def _dry_run(parsed: Suite, points: list[Point]) -> None:
@@ -93,6 +106,9 @@ def run(
     run_id: Annotated[str | None, typer.Option(help="with --resume: the run to continue")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the points and exit")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    usd_per_hour: Annotated[
+        float | None, typer.Option(min=0.0, help="USD per device-hour for cost figures (overrides the suite's cost:)")
+    ] = None,
 ) -> None:
     """Run a sweep and store every point."""
     parsed, points = load_checked(suite)
@@ -100,8 +116,9 @@ def run(
         _dry_run(parsed, points)
         return
 
+    from harness.cli.hardware_commands import efficiency_lines
     from harness.cli.progress import RichReporter
-    from harness.execution.preflight import preflight
+    from harness.execution.preflight import machine_report, preflight
     from harness.execution.runner import Interrupted, Runner
     from harness.results.frames import load_points
 
@@ -109,16 +126,24 @@ def run(
         preflight(parsed, points)
     except SuiteError as exc:
         raise fail(str(exc)) from None
+    for line in machine_report(parsed, points).skip_lines():  # said before the run, not discovered at its end
+        err.print(line, markup=False, highlight=False)
     st = open_store(store)
     resume_target = _resume_target(st, parsed, resume, run_id)
     log_dir = Path(st.url.removeprefix("sqlite:///")).parent / "logs" if st.url.startswith("sqlite") else None
-    runner = Runner(parsed, suite.read_text(), st, reporter=RichReporter(err, progress), log_dir=log_dir)
+    # the text it was validated from (read once, within bounds), not the file read again
+    runner = Runner(
+        parsed, parsed._text, st, reporter=RichReporter(err, progress), log_dir=log_dir, usd_per_hour=usd_per_hour
+    )
     try:
         outcome = runner.run(resume_run=resume_target)
     except Interrupted as stop:
         _say_interrupted(stop, suite, store)
         raise typer.Exit(stop.exit_code) from None
-    out.print(points_table(load_points(st, outcome.run_id), f"run {outcome.run_id} ({parsed.name})"))
+    frame = load_points(st, outcome.run_id)
+    out.print(points_table(frame, f"run {outcome.run_id} ({parsed.name})"))
+    for line in efficiency_lines(st.points(outcome.run_id)):
+        out.print(line, highlight=False)
     out.print(
         f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
         + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
@@ -129,6 +154,15 @@ def run(
         for line in search_lines(result):
             (err if result.mode != "args" else out).print(line, highlight=False)
     if outcome.failed:
+        raise typer.Exit(EXIT_FAILED)
+    if outcome.unsupported and not outcome.ok and not outcome.skipped:
+        reasons = sorted({str(e) for e in frame.loc[frame["status"] == "skipped", "error"] if e})
+        err.print(
+            f"nothing was measured: all {outcome.unsupported} points were skipped on this machine: "
+            + ("; ".join(reasons) or "no reason recorded"),
+            markup=False,
+            highlight=False,
+        )
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 
 from harness.execution.engine_process import EngineProcess
 from harness.execution.protocol import WindowReply, WindowRequest
+from harness.hardware.basis import HardwareSettings
+from harness.hardware.point import hardware_figures
 from harness.measure.energy import idle_power_w
 from harness.measure.samplers import sampler_class
 from harness.measure.samplers.base import Sampler, SamplerContext
@@ -40,9 +42,10 @@ class MeasureSettings(BaseModel):
     load_timeout_s: float = 900.0
     fidelity: bool = False
     country_iso_code: str = "USA"
+    hardware: HardwareSettings = Field(default_factory=HardwareSettings)
 
     @classmethod
-    def from_suite(cls, suite: Suite) -> MeasureSettings:
+    def from_suite(cls, suite: Suite, hardware: HardwareSettings | None = None) -> MeasureSettings:
         return cls(
             samplers=suite.samplers,
             slo=suite.slo,
@@ -50,6 +53,7 @@ class MeasureSettings(BaseModel):
             load_timeout_s=suite.load_timeout_s,
             fidelity=suite.fidelity,
             country_iso_code=suite.country_iso_code,
+            hardware=hardware or HardwareSettings(cost=suite.cost),
         )
 
 
@@ -115,6 +119,7 @@ def _repetition_figures(
     slo: WindowSLO,
     describe: dict[str, Any],
     idle_w: dict[str, float],
+    hardware: HardwareSettings,
 ) -> tuple[Figures, dict[str, Any]]:
     figures: Figures = dict(window_metrics(reply.records, slo, offline_batches=point.workload.kind != "serving"))
     figures.update(reply.memory)
@@ -124,7 +129,9 @@ def _repetition_figures(
     figures.update(describe.get("fidelity", {}))
     measured, info = measured_figures(timelines, reply.records, idle_w)
     figures.update(measured)
-    return figures, info
+    efficiency, why = hardware_figures(point, reply.records, figures, describe, hardware, slo)
+    figures.update(efficiency)
+    return figures, {"energy": info, "efficiency": why}
 
 
 def measure_point(
@@ -160,7 +167,7 @@ def measure_point(
             timelines = [s.stop() for s in running]
         result.requests += [(rep, r) for r in reply.records]
         result.timelines += [(rep, tl) for tl in timelines]
-        figures, info = _repetition_figures(point, reply, timelines, slo, describe, idle_w)
+        figures, info = _repetition_figures(point, reply, timelines, slo, describe, idle_w, settings.hardware)
         per_rep.append(figures)
         result.summaries += [(rep, k, v, None, None) for k, v in figures.items()]
     for metric, (median, low, high) in aggregate_repetitions(per_rep, seed=0).items():
@@ -168,4 +175,4 @@ def measure_point(
     sampler_notes = {
         tl.sampler: {"missing": tl.missing, "error": tl.error} for _, tl in result.timelines if tl.missing or tl.error
     }
-    return PointMeasurement(result, {"samplers": sampler_notes, "energy": info, "idle_power_w": idle_w})
+    return PointMeasurement(result, {"samplers": sampler_notes, **info, "idle_power_w": idle_w})

@@ -19,6 +19,7 @@ from harness.execution.executors import create_executor
 from harness.execution.measure import MeasureSettings
 from harness.execution.reporter import NullReporter, Reporter
 from harness.execution.stored import StoredPoint
+from harness.hardware.basis import HardwareSettings
 from harness.measure.fingerprint import fingerprint
 from harness.plan.expand import expand, suite_hash
 from harness.plan.points import Point
@@ -82,6 +83,7 @@ class Runner:
         reporter: Reporter | None = None,
         log_dir: Path | None = None,
         executor: str = "local",
+        usd_per_hour: float | None = None,
     ) -> None:
         self.suite = suite
         self.suite_text = suite_text
@@ -89,6 +91,7 @@ class Runner:
         self.reporter: Reporter = reporter or NullReporter()
         self.log_dir = log_dir or Path("results/logs")
         self.executor = executor
+        self.usd_per_hour = usd_per_hour  # --usd-per-hour: a price for cost figures, not part of the suite
 
     def open_run(self, resume_run: str | None = None) -> tuple[str, dict[str, dict[str, float | None]]]:
         """A new run in the store (or the one to resume) and its points already stored as ok, with their medians."""
@@ -116,6 +119,15 @@ class Runner:
         for result in results:
             for point_id, entry in result.describe_entries().items():
                 self.store.update_describe(run_id, point_id, {"search": entry})
+
+    def _hardware(self, run_id: str) -> HardwareSettings:
+        """The machine, its calibrations in the store and the prices, for the points' efficiency and cost."""
+        return HardwareSettings(
+            fingerprint=self.store.get_run(run_id)["fingerprint"],
+            calibrations=self.store.calibrations(),
+            cost=self.suite.cost,
+            usd_per_hour=self.usd_per_hour,
+        )
 
     def run(self, resume_run: str | None = None) -> RunOutcome:
         """Measure every point not stored yet. SIGINT/SIGTERM (``harness.interrupts``) or Ctrl-C anywhere after the
@@ -150,7 +162,7 @@ class Runner:
         scenario = scenario_for(self.suite, todo)
         context = ExecutionContext(
             run_id=run_id,
-            settings=MeasureSettings.from_suite(self.suite),
+            settings=MeasureSettings.from_suite(self.suite, self._hardware(run_id)),
             sink=self._sink(run_id, outcome),
             log_dir=self.log_dir,
             clock=run_clock(self.store, run_id),

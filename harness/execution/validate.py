@@ -1,26 +1,32 @@
-"""Checks that need more than the schema: installed adapters, their dtypes, quantizations and typed arguments,
-sampler names, the gate section, files a suite names. Nothing is loaded or started."""
+"""Checks that need more than the schema: installed adapters, their dtypes, quantizations, devices and typed
+arguments, sampler names, the gate section, and the files a suite names (models, traces, interpreters: each a
+regular file of the expected kind and format). Nothing is loaded or started. What this machine lacks for a valid
+suite (CUDA, an engine's extra) is not an error here: ``harness.execution.preflight.machine_report`` says which
+points will be skipped and why."""
 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from harness.adapters.base import AdapterError, EngineAdapter
+from harness.files import FileRefused, check_regular
 from harness.gate.config import GateConfig
 from harness.models.resolve import ModelNotAvailable
-from harness.plan.expand import expand
-from harness.plan.points import Point
+from harness.plan.expand import check_size, combination_count, expand
+from harness.plan.fields import MAX_POINTS
+from harness.plan.points import EngineConfig, Point
 from harness.plan.schema import ArgSearchSpec, EngineSpec, Suite, SuiteError, listify
 from harness.plugins import UnknownPlugin, adapter_class
+from harness.workload.arrivals import ArrivalError, load_trace
 
 SERVER_ADAPTERS = "openai, fake-server, llama-cpp-server, transformers-serve, vllm-server"
 
 
-def _engine_python(engine: EngineSpec) -> str | None:
+def engine_python(engine: EngineSpec | EngineConfig) -> str | None:
     """The interpreter an engine entry will run in, if it exists now (an ``env:`` is only looked up, not built)."""
     if engine.env is not None:
         from harness.execution.envs import env_dir, env_python, is_built
@@ -49,12 +55,33 @@ def _resolved_args(engine: EngineSpec) -> list[dict]:
     ] or [{}]
 
 
+def _check_interpreters(suite: Suite, i: int, engine: EngineSpec) -> None:
+    """``python:`` and ``env.python`` name executable files (not a device, a FIFO or a folder)."""
+    for path, field in ((engine.python, ("python",)), (engine.env.python if engine.env else None, ("env", "python"))):
+        if path is None:
+            continue
+        try:
+            check_regular(path, 1 << 40)
+            if not os.access(path, os.X_OK):
+                raise FileRefused("not executable")
+        except FileRefused as exc:
+            name = ".".join(field)
+            raise SuiteError(
+                f"{suite.where('engines', i, *field)}: engines[{i}].{name}: {path}: not an interpreter: {exc}"
+            ) from None
+
+
 def _check_engine(suite: Suite, i: int, engine: EngineSpec, cls: type[EngineAdapter], adapter: str) -> None:
     for model in listify(engine.model):
         try:
             cls.check_model(model)
         except ModelNotAvailable as exc:
             raise SuiteError(f"{suite.where('engines', i, 'model')}: engines[{i}].model: {exc}") from None
+    for device in listify(engine.device):
+        try:
+            cls.check_device(device)
+        except AdapterError as exc:
+            raise SuiteError(f"{suite.where('engines', i, 'device')}: engines[{i}].device: {exc}") from None
     for field, known in (("dtype", cls.dtypes), ("quantization", cls.quantizations)):
         for value in listify(getattr(engine, field)):
             if known and value not in known:
@@ -67,7 +94,7 @@ def _check_engine(suite: Suite, i: int, engine: EngineSpec, cls: type[EngineAdap
             f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {adapter!r} runs "
             f"in-process; a serving workload needs a server adapter ({SERVER_ADAPTERS})"
         )
-    python = _engine_python(engine)
+    python = engine_python(engine)
     for args in _resolved_args(engine):
         try:
             cls.check_args(args, python)
@@ -84,6 +111,16 @@ def _check_gate(suite: Suite) -> None:
         raise SuiteError(f"{suite.where('gate')}: gate.{where}: {first['msg']}") from None
 
 
+def _check_trace(suite: Suite) -> None:
+    """The trace is read and parsed now (bounded: ``harness.workload.arrivals.load_trace``), not at the first point."""
+    if not suite.workload.trace:
+        return
+    try:
+        load_trace(suite.workload.trace)
+    except ArrivalError as exc:
+        raise SuiteError(f"{suite.where('workload', 'trace')}: workload.trace: {exc}") from None
+
+
 def check_suite(suite: Suite) -> list[Point]:
     """Expand the suite and check every engine entry against what is installed. Raises ``SuiteError``.
 
@@ -93,9 +130,17 @@ def check_suite(suite: Suite) -> list[Point]:
         from harness.scenarios.arg_search import check_search, grid_suite
 
         check_search(suite)
-        return check_suite(grid_suite(suite))
+        grid = grid_suite(suite)
+        if combination_count(grid) > MAX_POINTS:
+            raise SuiteError(
+                f"{suite.where('search', 'space')}: search.space: {combination_count(grid):,} settings, more than "
+                f"{MAX_POINTS:,} (every one is checked before the search starts): give the axes fewer values"
+            )
+        return check_suite(grid)
+    check_size(suite)  # before anything iterates the axes' product
     _check_samplers(suite)
     for i, engine in enumerate(suite.engines):
+        _check_interpreters(suite, i, engine)
         for adapter in listify(engine.adapter):
             try:
                 cls = adapter_class(adapter)
@@ -103,8 +148,7 @@ def check_suite(suite: Suite) -> list[Point]:
                 raise SuiteError(f"{suite.where('engines', i, 'adapter')}: engines[{i}].adapter: {exc}") from None
             _check_engine(suite, i, engine, cls, adapter)
     _check_gate(suite)
-    if suite.workload.trace and not Path(suite.workload.trace).is_file():
-        raise SuiteError(f"{suite.where('workload', 'trace')}: workload.trace: file not found: {suite.workload.trace}")
+    _check_trace(suite)
     points = expand(suite)
     if not points:
         raise SuiteError(f"{suite.where('exclude')}: the sweep is empty (every combination is excluded)")

@@ -330,6 +330,52 @@ def _declare_server() -> None:
     )
 
 
+def _declare_efficiency_and_cost() -> None:
+    """Against the device's peaks (harness.hardware; formulas in harness.metrics.efficiency and .cost)."""
+    rows: list[tuple[str, str, Better, str, str, str, int]] = [
+        ("peak_flops_s", "FLOP/s", "none", "efficiency", "peak FLOP/s", "the peak MFU is taken against", 0),
+        ("peak_bytes_s", "bytes/s", "none", "efficiency", "peak B/s", "the peak bandwidth MBU is taken against", 0),
+    ]
+    for ph, col in (("prefill", (8, 0, 0)), ("decode", (0, 9, 10))):
+        rows += [
+            (f"{ph}_flops_s", "FLOP/s", "higher", "efficiency", f"{ph} FLOP/s", f"model FLOPs of {ph} / its time", 0),
+            (f"{ph}_bytes_s", "bytes/s", "higher", "efficiency", f"{ph} B/s", f"bytes {ph} moves / its time", 0),
+            (f"{ph}_mfu", "ratio", "higher", "efficiency", f"{ph} MFU", f"{ph} FLOP/s ÷ peak FLOP/s", col[0]),
+            (f"{ph}_mbu", "ratio", "higher", "efficiency", f"{ph} MBU", f"{ph} bytes/s ÷ peak bandwidth", col[1]),
+            (f"{ph}_intensity_flop_per_byte", "FLOP/byte", "none", "efficiency", f"{ph} FLOP/B", "FLOPs ÷ bytes", 0),
+            (f"{ph}_ideal_ms", "ms", "none", "efficiency", f"{ph} ideal ms", "max(FLOPs/peak, bytes/peak BW)", 0),
+            (f"{ph}_vs_ideal", "ratio", "lower", "efficiency", f"{ph} ×ideal", "measured ÷ idealized time", col[2]),
+            (f"{ph}_pct_of_bound", "%", "higher", "efficiency", f"{ph} % bound", "100 × idealized ÷ measured", 0),
+            (f"{ph}_memory_bound", "flag", "none", "efficiency", f"{ph} mem-bound", "1 memory binds, 0 compute", 0),
+        ]
+    rows += [
+        ("decode_ideal_tok_s", "tok/s", "none", "efficiency", "ideal decode tok/s", "decode tok/s at the roofline", 0),
+        ("window_flops_s", "FLOP/s", "higher", "efficiency", "window FLOP/s", "all requests' FLOPs / window_s", 0),
+        ("window_mfu", "ratio", "higher", "efficiency", "window MFU", "window FLOP/s ÷ peak FLOP/s", 0),
+        ("kv_bytes_per_token", "bytes", "none", "efficiency", "KV/token", "K and V of one position, all layers", 0),
+        ("kv_cache_bytes", "bytes", "none", "efficiency", "KV cache", "KV of the point: batch × full context", 0),
+        ("mem_predicted_bytes", "bytes", "none", "efficiency", "mem predicted", "weights + the point's KV cache", 0),
+        ("mem_overhead_bytes", "bytes", "lower", "efficiency", "mem overhead", "measured peak − predicted", 0),
+        (
+            "max_batch_fit",
+            "count",
+            "higher",
+            "efficiency",
+            "max batch",
+            "largest batch whose KV fits at this context",
+            0,
+        ),
+        ("usd_per_hour", "USD/h", "none", "cost", "USD/h", "the price of the point's devices per hour", 0),
+        ("usd_per_mtok_output", "USD/Mtok", "lower", "cost", "$/Mtok out", "USD per million output tokens", 11),
+        ("usd_per_mtok_total", "USD/Mtok", "lower", "cost", "$/Mtok in+out", "USD per million in + out tokens", 0),
+        ("usd_per_mtok_goodput", "USD/Mtok", "lower", "cost", "$/Mtok goodput", "output tokens meeting the SLO", 0),
+        ("energy_usd", "USD", "lower", "cost", "energy $", "energy_j at USD/kWh (beside, never added)", 0),
+        ("energy_usd_per_mtok_output", "USD/Mtok", "lower", "cost", "energy $/Mtok", "energy_usd / Σ n_out × 1e6", 0),
+    ]
+    for name, unit, better, family, display, description, column in rows:
+        _declare(name, unit, better, family, display, description, column=column)
+
+
 for _section in (
     _declare_requests,
     _declare_throughput,
@@ -339,5 +385,6 @@ for _section in (
     _declare_slo,
     _declare_fidelity,
     _declare_server,
+    _declare_efficiency_and_cost,
 ):
     _section()

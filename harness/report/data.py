@@ -16,6 +16,7 @@ from harness.gate.config import direction
 from harness.gate.inputs import GateInputError, load_gate_runs
 from harness.metrics.catalogue import CATALOGUE
 from harness.metrics.energy import phase_intervals
+from harness.report.efficiency import COST_PAIRS, efficiency_facts
 from harness.results.compare import compare_runs
 from harness.results.store import AGGREGATE, Store, StoreError
 
@@ -240,6 +241,8 @@ def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[
         metric_rows.setdefault(row["point_id"], {})[row["metric"]] = (row["value"], row["ci_low"], row["ci_high"])
     metric_names = sorted({m for per in metric_rows.values() for m, (v, _, _) in per.items() if v is not None})
     out_points, engine_list = _page_points(points, metric_rows, metric_names, store.repetition_values(run_id))
+    medians = {pid: {m: v for m, (v, _, _) in per.items()} for pid, per in metric_rows.items()}
+    suite = _suite_facts(run)
     counts: dict[str, int] = {}
     for p in points:
         counts[p["status"]] = counts.get(p["status"], 0) + 1
@@ -258,7 +261,7 @@ def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[
     }
     return {
         **facts,
-        "suite": _suite_facts(run),
+        "suite": suite,
         "tags": store.tags().get(run["run_id"], []),
         "counts": counts,
         "metrics": metric_names,
@@ -268,6 +271,7 @@ def collect_run(store: Store, run_id: str, with_timelines: bool = True) -> dict[
         "engines": engine_list,
         "points": out_points,
         "fronts": _fronts(out_points, metric_names),
+        "efficiency": efficiency_facts(points, medians, suite.get("slo") or {}),
         "timelines": _timelines(store, run_id, len(points)) if with_timelines else {},
     }
 
@@ -281,7 +285,7 @@ def _fronts(points: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
     def values(metric: str, idx: list[int]) -> list[float | None]:
         return [points[i]["v"][col[metric]] for i in idx]
 
-    fronts: dict[str, Any] = {"latency": {}, "fidelity": {}}
+    fronts: dict[str, Any] = {"latency": {}, "fidelity": {}, "cost": {}}
     if THROUGHPUT_METRIC in col:
         groups: dict[str, list[int]] = {}
         for i in ok:
@@ -298,6 +302,11 @@ def _fronts(points: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
             if fid in col and cost in col:
                 front = pareto_front(values(fid, ok), values(cost, ok), direction(fid), direction(cost))
                 fronts["fidelity"][f"{fid}|{cost}"] = [ok[k] for k in front]
+    for lat, usd in COST_PAIRS:  # cost against latency, both lower-better
+        if lat in col and usd in col:
+            fronts["cost"][f"{lat}|{usd}"] = [
+                ok[k] for k in pareto_front(values(lat, ok), values(usd, ok), "lower", "lower")
+            ]
     return fronts
 
 

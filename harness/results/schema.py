@@ -109,5 +109,17 @@ tag_table = Table(
     Column("created_at", Float, nullable=False),
 )
 
+calibration_table = Table(
+    "calibration",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_key", String(300), nullable=False, doc="gpu:<uuid> or cpu:<model>@<host> (harness.hardware)"),
+    Column("device_name", String(200), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("created_at", Float, nullable=False, doc="wall-clock epoch seconds"),
+    Column("record", JSON, nullable=False, doc="the whole calibration: figures with CIs, skipped benchmarks"),
+    Index("ix_calibration_device", "device_key"),
+)
+
 AGGREGATE = -1
 RUN_TABLES = (run_table, point_table, request_table, sample_table, summary_table)

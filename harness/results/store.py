@@ -20,6 +20,7 @@ from harness.records import RequestRecord, Timeline
 from harness.results.schema import (
     AGGREGATE,
     RUN_TABLES,
+    calibration_table,
     metadata,
     point_table,
     request_table,
@@ -350,6 +351,33 @@ class Store:
                     )
                 )
         return out
+
+    # ------------------------------------------------------------ calibrations (harness calibrate)
+
+    def save_calibration(self, record: dict[str, Any]) -> int:
+        """Store one device's calibration (``harness.hardware.calibration.Calibration`` as a dict); its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(calibration_table).values(
+                    device_key=record["device_key"],
+                    device_name=record["device_name"],
+                    kind=record["kind"],
+                    created_at=record.get("created_at") or time.time(),
+                    record=record,
+                )
+            )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def calibrations(self, device_key: str | None = None) -> list[dict[str, Any]]:
+        """Stored calibrations, newest first (of one device when ``device_key`` is given), each ``record`` with
+        its ``id``."""
+        query = select(calibration_table).order_by(calibration_table.c.created_at.desc())
+        if device_key is not None:
+            query = query.where(calibration_table.c.device_key == device_key)
+        with self.engine.connect() as conn:
+            return [{**row["record"], "id": row["id"]} for row in conn.execute(query).mappings()]
 
     def table_rows(self, table: Table, run_id: str) -> Iterable[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -8,14 +8,20 @@ of ``concurrency`` users sends its next request when the previous one ends (t_sc
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from harness.files import FileRefused, read_regular
+
 Arrival = Literal["concurrency", "constant", "poisson", "burst", "trace"]
 ARRIVALS: tuple[str, ...] = ("concurrency", "constant", "poisson", "burst", "trace")
+MAX_TRACE_BYTES = 256 << 20  # a million requests are ~60 MiB of JSONL
+MAX_TRACE_S = 1e7  # a trace's timestamps (115 days)
+MAX_TRACE_TOKENS = 1_048_576  # as workload.input_tokens / output_tokens
 
 
 class ArrivalError(ValueError):
@@ -41,37 +47,61 @@ class Schedule:
     dropped: int = 0  # requests the duration bound cut off
 
 
+def _seconds(value: Any, key: str, where: str) -> float:
+    """A trace timestamp in seconds (``timestamp_ms`` in milliseconds): finite, 0 to ``MAX_TRACE_S``."""
+    scale = 1e-3 if key == "timestamp_ms" else 1.0
+    try:
+        t = float(value) * scale if not isinstance(value, bool) and isinstance(value, int | float | str) else math.nan
+    except ValueError:
+        t = math.nan
+    if not (math.isfinite(t) and 0 <= t <= MAX_TRACE_S):
+        raise ArrivalError(
+            f"{where}: {key} must be a number of {'ms' if scale < 1 else 's'} from 0 to "
+            f"{MAX_TRACE_S / scale:,.0f}, got {value!r}"
+        )
+    return t
+
+
+def _count(value: Any, key: str, where: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = float(value) if not isinstance(value, bool) and isinstance(value, int | float | str) else math.nan
+    except ValueError:
+        n = math.nan
+    if not (n.is_integer() and 1 <= n <= MAX_TRACE_TOKENS):
+        raise ArrivalError(f"{where}: {key} must be a whole number from 1 to {MAX_TRACE_TOKENS}, got {value!r}")
+    return int(n)
+
+
+def _trace_entry(line: str, where: str) -> TraceEntry:
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise ArrivalError(f"{where}: bad trace line (not JSON): {str(exc)[:200]}") from None
+    if not isinstance(obj, dict) or not ("timestamp" in obj or "timestamp_ms" in obj):
+        raise ArrivalError(f"{where}: bad trace line: need an object with timestamp seconds or timestamp_ms")
+    key = "timestamp_ms" if "timestamp_ms" in obj else "timestamp"
+    t = _seconds(obj[key], key, where)
+    n_in = obj.get("input_tokens", obj.get("input_length"))
+    n_out = obj.get("output_tokens", obj.get("output_length"))
+    return TraceEntry(int(t * 1e9), _count(n_in, "input_tokens", where), _count(n_out, "output_tokens", where))
+
+
 def load_trace(path: str | Path) -> list[TraceEntry]:
     """A JSONL trace: one object per line with ``timestamp`` (seconds, or ``timestamp_ms``), and optionally
     ``input_tokens``/``output_tokens`` (``input_length``/``output_length`` accepted). Sorted by time; the first
-    request is at offset 0."""
+    request is at offset 0. The file must be a regular file of at most ``MAX_TRACE_BYTES`` of UTF-8 text;
+    timestamps are finite seconds from 0 to ``MAX_TRACE_S``, token counts whole numbers from 1 to
+    ``MAX_TRACE_TOKENS``."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ArrivalError(f"{path}: cannot read trace: {exc.strerror or exc}") from None
-    entries = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            if "timestamp_ms" in obj:
-                t = float(obj["timestamp_ms"]) / 1e3
-            else:
-                t = float(obj["timestamp"])
-            n_in = obj.get("input_tokens", obj.get("input_length"))
-            n_out = obj.get("output_tokens", obj.get("output_length"))
-            entry = TraceEntry(int(t * 1e9), None if n_in is None else int(n_in), None if n_out is None else int(n_out))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ArrivalError(f"{path}:{n}: bad trace line (need timestamp seconds or timestamp_ms): {exc}") from None
-        if (
-            t < 0
-            or (entry.input_tokens is not None and entry.input_tokens < 1)
-            or (entry.output_tokens is not None and entry.output_tokens < 1)
-        ):
-            raise ArrivalError(f"{path}:{n}: timestamp must be >= 0 and token counts >= 1")
-        entries.append(entry)
+        text = read_regular(path, MAX_TRACE_BYTES).decode("utf-8")
+    except FileRefused as exc:
+        raise ArrivalError(f"{path}: cannot read trace: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ArrivalError(f"{path}: not a JSONL trace: byte {exc.start} is not UTF-8 text") from None
+    entries = [_trace_entry(line, f"{path}:{n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if not entries:
         raise ArrivalError(f"{path}: the trace holds no request")
     entries.sort(key=lambda e: e.t_ns)

@@ -56,7 +56,8 @@
 
   // ------------------------------------------------------------------ numbers
   const UNITS = { bytes: "MiB", "tok/s": "tok/s", "req/s": "req/s", ms: "ms", s: "s", J: "J", W: "W", kg: "kg",
-    "%": "%" };
+    "%": "%", "FLOP/s": "FLOP/s", "bytes/s": "B/s", "FLOP/byte": "FLOP/B", USD: "USD", "USD/h": "USD/h",
+    "USD/Mtok": "USD/Mtok" };
   function unit(metric) {
     const declared = (DATA.catalogue || {})[metric];
     if (declared) return UNITS[declared.unit] || "";
@@ -391,6 +392,164 @@
     });
   }
 
+  // ------------------------------------------------------------------ efficiency: roofline, % of bound, predicted
+  const PHASE_MARKERS = { prefill: { symbol: "circle", color: "#ff7f0e" }, decode: { symbol: "diamond", color: "#1f77b4" } };
+  function effNotes(s) {
+    const eff = RUN.efficiency || { sources: [], missing: [] };
+    for (const src of eff.sources) {
+      let text = "peaks: " + (src.peak_source || "none") + " (" + (src.device || "?") + ", " + (src.compute_dtype || "?") +
+        ")" + (src.spec_source && String(src.peak_source).includes("spec") ? " from " + src.spec_source : "");
+      if (src.usd_per_device_hour !== null && src.usd_per_device_hour !== undefined) {
+        text += "; price $" + src.usd_per_device_hour + " per device-hour from " + src.price_source;
+      }
+      note(s, text + " — " + src.points + " point(s)");
+    }
+    for (const m of eff.missing) note(s, "missing for " + m.points + " point(s): " + m.reason);
+  }
+  function roofs(run) {
+    const seen = new Map();
+    for (const p of run.points) {
+      const f = val(run, p, "peak_flops_s").v, b = val(run, p, "peak_bytes_s").v;
+      if (f !== null && b !== null) seen.set(f + "|" + b, [f, b]);
+    }
+    return [...seen.values()];
+  }
+  function rooflineFigure() {
+    const data = [];
+    let xs = [];
+    for (const phase of ["prefill", "decode"]) {
+      const pts = RUN.points.filter((p) => p.status === "ok" && val(RUN, p, phase + "_intensity_flop_per_byte").v !== null &&
+        val(RUN, p, phase + "_flops_s").v !== null);
+      if (!pts.length) continue;
+      const x = pts.map((p) => val(RUN, p, phase + "_intensity_flop_per_byte").v);
+      xs = xs.concat(x);
+      const pct = (v) => (v === null ? "–" : (100 * v).toPrecision(3) + "%");
+      data.push({ type: "scatter", mode: "markers", name: phase, x: x, y: pts.map((p) => val(RUN, p, phase + "_flops_s").v),
+        text: pts.map((p) => ptext(p.label)),
+        customdata: pts.map((p) => [pct(val(RUN, p, phase + "_mfu").v), pct(val(RUN, p, phase + "_mbu").v),
+          fmt(val(RUN, p, phase + "_pct_of_bound").v) + "%"]),
+        hovertemplate: "%{text}<br>" + phase + ": %{x:.3g} FLOP/B, %{y:.3g} FLOP/s<br>MFU %{customdata[0]} · MBU " +
+          "%{customdata[1]} · %{customdata[2]} of bound<extra></extra>",
+        marker: { size: 10, symbol: PHASE_MARKERS[phase].symbol, color: PHASE_MARKERS[phase].color, opacity: 0.85 } });
+    }
+    if (!data.length) return emptyFigure("no point has FLOPs and bytes per phase");
+    roofs(RUN).forEach(([flops, bw], i) => {
+      const ridge = flops / bw;
+      const lo = Math.min(...xs, ridge) / 4, hi = Math.max(...xs, ridge) * 4;
+      data.push({ type: "scatter", mode: "lines", name: "roof " + (i + 1) + ": " + fmt(flops / 1e12) + " TFLOP/s, " +
+        fmt(bw / 1e9) + " GB/s", x: [lo, ridge, hi], y: [lo * bw, flops, flops], hoverinfo: "name",
+        line: { color: "#333", dash: i ? "dot" : "dash", width: 1.5 } });
+    });
+    return { data: data, layout: baseLayout("arithmetic intensity (FLOP/byte)", "achieved FLOP/s",
+      { xaxis: { type: "log", title: { text: "arithmetic intensity (FLOP/byte)" }, automargin: true },
+        yaxis: { type: "log", title: { text: "achieved FLOP/s" }, automargin: true } }) };
+  }
+  function memoryMeasured(p) {
+    for (const m of ["torch_cuda_max_allocated_bytes", "gpu_mem_peak_bytes", "mem_peak_rss_bytes"]) {
+      const x = val(RUN, p, m).v;
+      if (x !== null) return [x, m];
+    }
+    return [null, ""];
+  }
+  function predictedTable(s) {
+    const rows = RUN.points.filter((p) => p.status === "ok" && (val(RUN, p, "prefill_ideal_ms").v !== null ||
+      val(RUN, p, "mem_predicted_bytes").v !== null));
+    if (!rows.length) return;
+    s.appendChild(el("h3", {}, "Predicted (idealized, as harness predict computes it) beside measured"));
+    const head = ["#", "point", "prefill ms ideal / measured", "decode tok/s ideal / measured", "% of bound (prefill, decode)",
+      "bound (prefill, decode)", "memory predicted / measured", "max batch at this context"];
+    const t = el("table", { id: "predicted-table" }, el("tr", {}, ...head.map((h) => el("th", {}, h))));
+    const bound = (p, ph) => { const v = val(RUN, p, ph + "_memory_bound").v; return v === null ? "–" : v ? "memory" : "compute"; };
+    for (const p of rows) {
+      const [mem, which] = memoryMeasured(p);
+      t.appendChild(el("tr", {}, el("td", { class: "num" }, p.idx), el("td", {}, p.label),
+        el("td", { class: "num" }, fmt(val(RUN, p, "prefill_ideal_ms").v) + " / " + fmt(val(RUN, p, "prefill_ms_mean").v)),
+        el("td", { class: "num" }, fmt(val(RUN, p, "decode_ideal_tok_s").v) + " / " +
+          fmt(val(RUN, p, "decode_throughput_tok_s").v)),
+        el("td", { class: "num" }, fmt(val(RUN, p, "prefill_pct_of_bound").v) + "%, " +
+          fmt(val(RUN, p, "decode_pct_of_bound").v) + "%"),
+        el("td", {}, bound(p, "prefill") + ", " + bound(p, "decode")),
+        el("td", { class: "num", title: which }, fmt(val(RUN, p, "mem_predicted_bytes").v, "x_bytes") + " / " +
+          fmt(mem, "x_bytes")),
+        el("td", { class: "num" }, fmt(val(RUN, p, "max_batch_fit").v))));
+    }
+    s.appendChild(el("div", { class: "scroll" }, t));
+  }
+  function efficiencySection() {
+    const s = section("efficiency", "Efficiency against the hardware (roofline)");
+    effNotes(s);
+    if (!RUN.points.some((p) => p.status === "ok")) { note(s, "no point succeeded"); return; }
+    note(s, "one marker per point and phase: arithmetic intensity (model FLOPs ÷ the fewest bytes moved) against " +
+      "achieved FLOP/s, under the device's compute roof and bandwidth slope (the peaks above). Hover for MFU, MBU and " +
+      "% of the bound (idealized ÷ measured time).");
+    const box = el("div", { class: "plotbox" });
+    s.appendChild(box);
+    addPlot(box, "roofline-plot", rooflineFigure);
+    const bound = ["decode_pct_of_bound", "prefill_pct_of_bound", "decode_mbu", "prefill_mfu", "window_mfu",
+      "decode_vs_ideal", "prefill_vs_ideal"].filter((m) => has(RUN, m));
+    if (bound.length) {
+      s.appendChild(el("h3", {}, "% of bound against the swept axes"));
+      axisPlots(s, "bound", bound, bound[0]);
+    }
+    predictedTable(s);
+  }
+
+  // ------------------------------------------------------------------ cost against latency
+  function bestTable(s) {
+    const best = (RUN.efficiency || {}).best || [];
+    if (!best.length) return;
+    const t = el("table", { id: "best-table" }, el("tr", {}, ...["model", "cheapest point meeting the SLO", "ranked by",
+      "USD per million tokens", "note"].map((h) => el("th", {}, h))));
+    for (const b of best) {
+      const p = b.point === null ? null : RUN.points[b.point];
+      t.appendChild(el("tr", {}, el("td", {}, b.model), el("td", {}, p ? "#" + p.idx + " " + p.label : "none"),
+        el("td", {}, b.metric || "–"), el("td", { class: "num" }, fmt(b.value)), el("td", {}, b.note)));
+    }
+    s.appendChild(el("div", { class: "scroll" }, t));
+  }
+  function costSection() {
+    const s = section("cost", "Cost against latency");
+    const keys = Object.keys(RUN.fronts.cost || {});
+    const limits = Object.entries(RUN.suite.slo || {}).filter(([, v]) => v !== null).map(([k, v]) => k + " ≤ " + v);
+    note(s, "USD per million output tokens at the device-hour price above; at goodput only requests meeting every SLO " +
+      "(" + (limits.join(", ") || "none set") + ") count. A point meets the SLO at p99, as the SLO search's trials do.");
+    bestTable(s);
+    if (!keys.length) {
+      const why = ((RUN.efficiency || {}).missing || []).filter((m) => /price/.test(m.reason));
+      note(s, "no cost figures" + (why.length ? ": " + why[0].reason : ""));
+      return;
+    }
+    const lats = [...new Set(keys.map((k) => k.split("|")[0]))], costs = [...new Set(keys.map((k) => k.split("|")[1]))];
+    let lat = lats[0], usd = costs[0];
+    const box = el("div", { class: "plotbox" });
+    box.appendChild(el("div", { class: "controls" }, el("span", {}, "latency "),
+      select(lats, lat, (m) => { lat = m; redraw("cost-plot"); }, "latency metric"), el("span", {}, " cost "),
+      select(costs, usd, (m) => { usd = m; redraw("cost-plot"); }, "cost metric")));
+    s.appendChild(box);
+    addPlot(box, "cost-plot", () => {
+      const groups = new Map();
+      RUN.points.forEach((p) => {
+        if (p.status !== "ok" || val(RUN, p, usd).v === null) return;
+        if (!groups.has(p.group)) groups.set(p.group, []);
+        groups.get(p.group).push(p);
+      });
+      const data = [];
+      let c = 0;
+      for (const [g, pts] of groups) {
+        const xs = pts.map((p) => val(RUN, p, lat)), ys = pts.map((p) => val(RUN, p, usd));
+        data.push({ type: "scatter", mode: "markers", name: ptext(g), x: xs.map((v) => v.v), y: ys.map((v) => v.v),
+          error_x: errorBars(lat, xs), error_y: errorBars(usd, ys), text: pts.map((p) => ptext(p.label)),
+          hovertemplate: "%{text}<br>%{x} ms / $%{y}<extra></extra>", marker: { size: 9, color: COLORS[c++ % COLORS.length] } });
+      }
+      const front = (RUN.fronts.cost[lat + "|" + usd] || []).map((i) => RUN.points[i]);
+      if (front.length > 1) {
+        data.push({ type: "scatter", mode: "lines", name: "Pareto front", x: front.map((p) => val(RUN, p, lat).v),
+          y: front.map((p) => val(RUN, p, usd).v), line: { color: "#333", dash: "dot", shape: "hv" }, hoverinfo: "skip" });
+      }
+      return { data: data, layout: baseLayout(axisTitle(lat), usd + " (USD per million tokens)") };
+    });
+  }
+
   // ------------------------------------------------------------------ energy and memory
   function energySection() {
     const s = section("energy", "Energy and memory");
@@ -630,6 +789,8 @@
   comparisonSection();
   pointsSection();
   paretoSection();
+  efficiencySection();
+  costSection();
   axesSection();
   energySection();
   timelineSection();
