@@ -1,19 +1,22 @@
 """Servers the harness launches for an engine group on 127.0.0.1, and stops with their whole process tree.
 
-A launcher picks a free port, starts the server with its output captured to a log file beside the worker's log,
+A launcher picks a free port, starts the server with its output captured to a log file beside the worker's log
+(or a new file of its own made with ``mkstemp``),
 waits for ``GET /v1/models`` to answer 200 (``args.startup_timeout_s``, default 300 s; a server that exits meanwhile
 fails the group with its log's last line), and on close stops the server's whole process tree (SIGTERM, then SIGKILL
-after ``args.stop_timeout_s``): no orphan survives, even of servers that fork engine processes (vLLM).
+after ``args.stop_timeout_s``): no orphan survives, even of servers that fork engine processes (vLLM). The server
+dies with the worker even when the worker is killed with SIGKILL (``prctl(PR_SET_PDEATHSIG)``), and the worker stops
+the server's whole tree when the harness is gone (``harness.lifeline``).
 ``args.server_args`` (a mapping) is appended as ``--key value`` flags; ``true`` gives a bare ``--key``.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +25,7 @@ from harness.adapters.base import AdapterError, ServerAdapter, ServerArgs, Unsup
 from harness.adapters.environment import cuda_problem, missing
 from pydantic import BaseModel, Field
 
+from harness.lifeline import die_with_parent, stop_tree
 from harness.loadgen.http import http_get
 from harness.plan.points import EngineConfig
 
@@ -45,35 +49,24 @@ def flag_args(server_args: dict[str, Any]) -> list[str]:
 
 def kill_tree(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
     """SIGTERM the process and every descendant, SIGKILL whatever is left after ``timeout_s``."""
-    import psutil
-
-    try:
-        root = psutil.Process(proc.pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    for p in family:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=timeout_s)
-    # children forked after the first look (or during shutdown) are found again before the hard kill
-    for p in list(alive):
-        try:
-            alive += [c for c in p.children(recursive=True) if c not in alive]
-        except psutil.NoSuchProcess:
-            pass
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    stop_tree(proc.pid, timeout_s)
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+
+
+def server_log_path(name: str, port: int) -> Path:
+    """Beside the worker's log (``HARNESS_LOG_PATH``); otherwise a new file of our own in the temporary folder,
+    created exclusively (never a predictable ``/tmp`` name another user could plant a symlink at)."""
+    worker_log = os.environ.get("HARNESS_LOG_PATH")
+    if worker_log:
+        path = Path(worker_log).with_suffix(".server.log")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+    fd, name_ = tempfile.mkstemp(prefix=f"harness-{name}-{port}-", suffix=".server.log")
+    os.close(fd)
+    return Path(name_)
 
 
 class LaunchedArgs(ServerArgs):
@@ -132,18 +125,19 @@ class LaunchedServer(ServerAdapter):
         self.check_installed()
         self.port = free_port()
         self.command = self.server_command() + flag_args(dict(self.args.server_args))
-        worker_log = os.environ.get("HARNESS_LOG_PATH")
-        self.log_path = (
-            Path(worker_log).with_suffix(".server.log")
-            if worker_log
-            else Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-{self.name}-{self.port}.server.log"
-        )
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = server_log_path(self.name, self.port)
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(self.command)}\n".encode())
             log.flush()
+            # In the worker's process group (a kill of the group takes the server's children too), and killed by
+            # the kernel if the worker dies, even of SIGKILL (the worker's own watchdog stops the rest).
             self.proc = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.server_env()
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.server_env(),
+                preexec_fn=die_with_parent(),
             )
         self.wait_ready(self.args.startup_timeout_s)
 

@@ -13,6 +13,8 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60  # code lines, the docstring not counted
 # Package → packages it may import from at module level (lower floors only). Cycles would show up here.
 FLOORS = [
+    "interrupts",
+    "lifeline",
     "records",
     "hints",
     "plugins",

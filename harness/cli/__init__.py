@@ -1,11 +1,16 @@
 """The ``harness`` command (typer): a thin layer over the library. Exit codes: 0 ok, 1 failed points or a
-regression, 2 bad input, 130 interrupted."""
+regression, 2 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM; 128 + the signal for any other)."""
 
-from collections.abc import Callable
-from typing import Any
+# Before anything heavy is imported: a Ctrl-C or SIGTERM in the first second exits quietly, not with a traceback.
+from harness import interrupts
 
-from harness.cli import gate_commands, hardware_commands, results_commands, run_commands
-from harness.cli.app import app
+interrupts.install_early()
+
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from harness.cli import gate_commands, hardware_commands, results_commands, run_commands  # noqa: E402
+from harness.cli.app import app  # noqa: E402
 
 # The command table, in the order `harness --help` lists it.
 COMMANDS: dict[str, Callable[..., Any]] = {
@@ -28,7 +33,16 @@ for _name, _command in COMMANDS.items():
 
 
 def main() -> None:
-    app()
+    """Run a command; SIGINT/SIGTERM anywhere in it ends it with one line and ``128 + signal``, never a traceback
+    (``harness run`` first marks its run interrupted and says how to resume it)."""
+    import sys
+
+    interrupts.install()
+    try:
+        app()
+    except interrupts.Stopped as stop:
+        sys.stderr.write(f"stopped by {stop}\n")
+        sys.exit(stop.exit_code)
 
 
 __all__ = ["app", "main"]

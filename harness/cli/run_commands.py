@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.app import (
     DEFAULT_STORE,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     StoreOpt,
     SuiteArg,
     err,
@@ -24,6 +25,9 @@ from harness.cli.tables import points_table, search_lines
 from harness.plan.points import Point
 from harness.plan.schema import ArgSearchSpec, Suite, SuiteError
 from harness.results.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from harness.execution.runner import Interrupted
 
 
 def _count(n: int, noun: str) -> str:
@@ -77,6 +81,24 @@ def _resume_target(st: Store, parsed: Suite, resume: bool, run_id: str | None) -
     return target
 
 
+def _say_interrupted(stop: Interrupted, suite: Path, store: str) -> None:
+    """One line: what stopped the run, what is kept, and the command that continues it (with its store)."""
+    import shlex
+
+    from harness.interrupts import signal_name
+
+    outcome = stop.outcome
+    command = ["harness", "run", str(suite), "--resume", "--run-id", outcome.run_id]
+    if store != DEFAULT_STORE:
+        command[3:3] = ["--store", store]
+    err.print(
+        f"[yellow]interrupted[/] ({signal_name(outcome.signum or signal.SIGINT)}): {outcome.ok} points stored in "
+        f"run {outcome.run_id}, marked interrupted; continue with: {escape(shlex.join(command))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def run(
     suite: SuiteArg,
     store: StoreOpt = DEFAULT_STORE,
@@ -116,11 +138,8 @@ def run(
     try:
         outcome = runner.run(resume_run=resume_target)
     except Interrupted as stop:
-        err.print(
-            f"[yellow]interrupted[/]: {stop.outcome.ok} points stored in run {stop.outcome.run_id}; "
-            f"continue with: harness run {suite} --resume --run-id {stop.outcome.run_id}"
-        )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        _say_interrupted(stop, suite, store)
+        raise typer.Exit(stop.exit_code) from None
     frame = load_points(st, outcome.run_id)
     out.print(points_table(frame, f"run {outcome.run_id} ({parsed.name})"))
     for line in efficiency_lines(st.points(outcome.run_id)):

@@ -1,4 +1,9 @@
-"""The runner's side of an engine worker (``harness.execution.worker``): start, ask, time out, kill."""
+"""The runner's side of an engine worker (``harness.execution.worker``): start, ask, time out, kill.
+
+The worker runs in its own session (process group), so a kill of the group takes a server it launched and that
+server's children too; the worker watches this process and stops its tree as soon as it is gone (even after a
+SIGKILL of the harness), see ``harness.execution.worker``.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,24 @@ class WorkerFailure(Exception):
 
 class WorkerSkip(WorkerFailure):
     """The engine cannot run this combination here; the point is stored as skipped with the reason."""
+
+
+class WorkerTimeout(WorkerFailure):
+    """No reply within the time allowed; the worker was killed."""
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}s" if value >= 10 or value == int(value) else f"{value:.1f}s"
+
+
+def timeout_message(left_s: float, limit_s: float | None, limit_name: str) -> str:
+    """What ran out: the whole limit, or the rest of it that was left for this request (both, truthfully)."""
+    if limit_s is None or left_s >= limit_s - 0.05:
+        return f"timed out after {_seconds(limit_s if limit_s is not None else left_s)} ({limit_name})"
+    return (
+        f"timed out: {limit_name} {_seconds(limit_s)} ran out "
+        f"(this step had the last {_seconds(max(left_s, 0.0))} of it)"
+    )
 
 
 def _signal_name(returncode: int) -> str:
@@ -88,12 +111,16 @@ class EngineProcess:
         self.rank_pids: list[int] = []
         if self._channel is not None:
             env[SOCKET_ENV] = self._channel.path
+        self._log_offset = self._log_size()  # a resumed run appends to the group's log of an earlier session
         self.proc = subprocess.Popen(
             torchrun_command(python, ranks, WORKER_MODULE) if ranks > 1 else [python, "-m", WORKER_MODULE],
             stdin=subprocess.PIPE if ranks == 1 else subprocess.DEVNULL,
             stdout=subprocess.PIPE if ranks == 1 else self._log,
             stderr=self._log,
-            env=env,
+            env={
+                **env,
+                "HARNESS_WORKER_PARENT": str(os.getpid()),  # the worker stops its tree when this process is gone
+            },
             start_new_session=True,  # its own process group: a kill takes its children too
         )
         self._replies: queue.Queue[str | None] = queue.Queue()
@@ -127,15 +154,29 @@ class EngineProcess:
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
-    def _log_tail(self) -> str:
+    def _log_size(self) -> int:
         try:
-            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_tail(self) -> str:
+        """The last line the worker logged since its previous reply (never an earlier point's or session's)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_offset)
+                text = log.read().decode(errors="replace")
         except OSError:
             return ""
+        lines = [ln for ln in text.splitlines() if ln.strip()]
         return lines[-1].strip()[:300] if lines else ""
 
-    def request(self, msg: BaseModel, timeout_s: float) -> LoadReply | WindowReply:
-        """Send one request and wait for its reply; ``WorkerFailure`` (or ``WorkerSkip``) for anything else."""
+    def request(
+        self, msg: BaseModel, timeout_s: float, limit_s: float | None = None, limit_name: str = "timeout_s"
+    ) -> LoadReply | WindowReply:
+        """Send one request and wait ``timeout_s`` for its reply; ``WorkerFailure`` (or ``WorkerSkip``) for anything
+        else. ``limit_s`` is the budget ``timeout_s`` is what is left of (the point's ``timeout_s``), for the
+        message."""
         try:
             self._send(encode(msg), timeout_s)
         except (BrokenPipeError, OSError):
@@ -144,9 +185,10 @@ class EngineProcess:
             line = self._replies.get(timeout=max(timeout_s, 0.001))
         except queue.Empty:
             self.kill()
-            raise WorkerFailure(f"timed out after {timeout_s:.0f}s (point timeout_s)") from None
+            raise WorkerTimeout(timeout_message(timeout_s, limit_s, limit_name)) from None
         if line is None:
             raise WorkerFailure(self._death_message())
+        self._log_offset = self._log_size()  # what it logs from now on belongs to the next request
         try:
             reply = decode_reply(line)
         except ValidationError as exc:
@@ -169,12 +211,13 @@ class EngineProcess:
         return f"engine worker died ({cause})" + (f": {tail}" if tail else "")
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
+        """SIGKILL the worker's process group, also when the worker itself is already dead: a server it launched
+        (and that server's children) may still be running in it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
         kill_ranks(self.rank_pids)  # torchrun puts each rank in its own session, out of the group's reach
         if self._channel is not None:
             self._channel.close()
@@ -185,6 +228,6 @@ class EngineProcess:
             try:
                 self._send(encode(ExitRequest()), 5)
                 self.proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
+            except (OSError, subprocess.TimeoutExpired, WorkerFailure):
                 pass
         self.kill()

@@ -7,7 +7,8 @@ interpreter and the harness source on ``PYTHONPATH``; the worker needs only the 
 
 An environment lives under ``<cache>/envs/<hash>``, the hash of its spec (requirements, uninstalls, base
 interpreter, builder version), so the same spec is built once per machine and shared by every suite naming it.
-Building is locked (one builder per spec) and marked complete only at the end: an interrupted build is redone.
+Building is locked (one builder per spec) and marked complete only at the end: an interrupted build (Ctrl-C,
+SIGTERM, even SIGKILL of the harness) is removed and redone by the next build; its pip dies with the harness.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.lifeline import die_with_parent
 from harness.models.embedded import cache_root
 
 BUILDER_VERSION = 1
@@ -84,6 +86,7 @@ def _step(cmd: list[str], log: Path, what: str, timeout_s: float) -> None:
                 stderr=subprocess.STDOUT,
                 timeout=timeout_s,
                 env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+                preexec_fn=die_with_parent(),  # pip stops with the harness, even on SIGKILL: no orphan writes here
             ).returncode
         except subprocess.TimeoutExpired:
             raise EnvBuildError(f"{what} timed out after {timeout_s:.0f}s (log: {log})") from None

@@ -39,6 +39,7 @@ class MeasureSettings(BaseModel):
     samplers: list[SamplerSpec] = Field(default_factory=list)
     slo: SLOSpec = Field(default_factory=SLOSpec)
     idle_s: float = 1.0
+    load_timeout_s: float = 900.0
     fidelity: bool = False
     country_iso_code: str = "USA"
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
@@ -49,6 +50,7 @@ class MeasureSettings(BaseModel):
             samplers=suite.samplers,
             slo=suite.slo,
             idle_s=suite.idle_s,
+            load_timeout_s=suite.load_timeout_s,
             fidelity=suite.fidelity,
             country_iso_code=suite.country_iso_code,
             hardware=hardware or HardwareSettings(cost=suite.cost),
@@ -104,6 +106,7 @@ def _window(worker: EngineProcess, point: Point, repetition: int, deadline: floa
     reply = worker.request(
         WindowRequest(workload=point.workload, warmup=repetition < 0, repetition=repetition),
         timeout_s=deadline - time.monotonic(),
+        limit_s=point.timeout_s,
     )
     assert isinstance(reply, WindowReply)
     return reply

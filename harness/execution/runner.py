@@ -8,10 +8,12 @@ The runner knows no engine, sampler or search by name: the scenario decides what
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import __version__
+from harness import __version__, interrupts
 from harness.execution.context import ExecutionContext
 from harness.execution.executors import create_executor
 from harness.execution.measure import MeasureSettings
@@ -22,6 +24,7 @@ from harness.measure.fingerprint import fingerprint
 from harness.plan.expand import expand, suite_hash
 from harness.plan.points import Point
 from harness.plan.schema import Suite
+from harness.records import RunClock
 from harness.results.store import Store
 from harness.scenarios import scenario_for
 from harness.scenarios.base import SearchResult
@@ -35,6 +38,7 @@ class RunOutcome:
     skipped: int = 0  # already stored by an earlier session (--resume)
     unsupported: int = 0  # stored as skipped: the engine cannot run the combination here
     interrupted: bool = False
+    signum: int | None = None  # the signal that stopped it (SIGINT, SIGTERM)
     failures: list[tuple[str, str]] = field(default_factory=list)
     searches: list[SearchResult] = field(default_factory=list)
 
@@ -49,9 +53,25 @@ class RunOutcome:
 
 
 class Interrupted(Exception):
+    """The run was stopped by a signal: marked ``interrupted`` in the store, every point written so far kept."""
+
     def __init__(self, outcome: RunOutcome) -> None:
         super().__init__("interrupted")
         self.outcome = outcome
+
+    @property
+    def exit_code(self) -> int:
+        return interrupts.exit_code(self.outcome.signum or 2)
+
+
+def run_clock(store: Store, run_id: str) -> RunClock:
+    """The run's one clock, continued across sessions: zero at the run's wall-clock start, and never behind a
+    point stored earlier (``started_ns``/``finished_ns`` of a resumed session follow the earlier ones)."""
+    run = store.get_run(run_id)
+    since_start = time.time_ns() - int(run["started_at"] * 1e9)
+    stored = [p["finished_ns"] or 0 for p in store.points(run_id)]
+    elapsed = max([since_start, *(f + 1 for f in stored)])
+    return RunClock(origin_ns=time.monotonic_ns() - elapsed)
 
 
 class Runner:
@@ -110,21 +130,42 @@ class Runner:
         )
 
     def run(self, resume_run: str | None = None) -> RunOutcome:
-        run_id, done = self.open_run(resume_run)
-        outcome = RunOutcome(run_id=run_id)
-        todo = self._todo(expand(self.suite), done, outcome)
-        scenario = scenario_for(self.suite, todo)
+        """Measure every point not stored yet. SIGINT/SIGTERM (``harness.interrupts``) or Ctrl-C anywhere after the
+        run is opened marks it ``interrupted`` and raises ``Interrupted``; points already written stay."""
+        run_id: str | None = None
+        outcome: RunOutcome | None = None
+        try:
+            with interrupts.deferred():  # a new run is stored whole before a signal is taken
+                run_id, done = self.open_run(resume_run)
+            outcome = RunOutcome(run_id=run_id)
+            return self._run(run_id, done, outcome)
+        except (KeyboardInterrupt, interrupts.Stopped) as exc:
+            if run_id is None:
+                raise
+            outcome = outcome or RunOutcome(run_id=run_id)
+            self.store.finish_run(run_id, "interrupted")
+            outcome.interrupted = True
+            outcome.signum = interrupts.stop_requested(exc)
+            raise Interrupted(outcome) from None
 
+    def _sink(self, run_id: str, outcome: RunOutcome) -> Callable[[StoredPoint], None]:
         def sink(stored: StoredPoint) -> None:
-            self.store.write_point(run_id, stored.row, stored.result)
-            outcome.count(stored)
+            with interrupts.deferred():  # a signal waits until the point is written whole
+                self.store.write_point(run_id, stored.row, stored.result)
+                outcome.count(stored)
             self.reporter.point_finished(stored.point, stored.status, stored.error)
 
+        return sink
+
+    def _run(self, run_id: str, done: dict[str, dict[str, float | None]], outcome: RunOutcome) -> RunOutcome:
+        todo = self._todo(expand(self.suite), done, outcome)
+        scenario = scenario_for(self.suite, todo)
         context = ExecutionContext(
             run_id=run_id,
             settings=MeasureSettings.from_suite(self.suite, self._hardware(run_id)),
-            sink=sink,
+            sink=self._sink(run_id, outcome),
             log_dir=self.log_dir,
+            clock=run_clock(self.store, run_id),
             reporter=self.reporter,
             done=done,
         )
@@ -132,10 +173,6 @@ class Runner:
         self.reporter.run_started(run_id, self.suite.name, scenario.planned)
         try:
             results = scenario.run(executor.run_tasks)
-        except KeyboardInterrupt:
-            self.store.finish_run(run_id, "interrupted")
-            outcome.interrupted = True
-            raise Interrupted(outcome) from None
         finally:
             executor.close()
             self.reporter.run_finished()

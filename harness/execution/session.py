@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from harness.execution.context import ExecutionContext
-from harness.execution.engine_process import EngineProcess, WorkerFailure, WorkerSkip, worker_python
+from harness.execution.engine_process import EngineProcess, WorkerFailure, WorkerSkip, WorkerTimeout, worker_python
 from harness.execution.envs import env_info
 from harness.execution.measure import PointMeasurement, measure_point
 from harness.execution.protocol import LoadReply, LoadRequest
@@ -30,14 +30,14 @@ class EngineSession:
         self.load_error: WorkerFailure | None = None
 
     def _start(self, point: Point) -> float:
-        """Build the environment if needed, start the worker and load the engine; the point's new deadline."""
+        """Build the environment if needed, start the worker and load the engine (within ``load_timeout_s``); the
+        point's deadline, which starts after the load."""
         ctx = self.context
         try:
             python = worker_python(self.engine, log=ctx.reporter.message)
         except WorkerFailure as exc:
             self.load_error = exc
             raise
-        deadline = time.monotonic() + point.timeout_s  # a first environment build is not the point's
         self.worker = EngineProcess(self.engine, ctx.log_dir / ctx.run_id / f"{point.group_id}.log", python=python)
         request = LoadRequest(
             engine=self.engine,
@@ -45,17 +45,19 @@ class EngineSession:
             clock_origin_ns=ctx.clock.origin_ns,
             fidelity=ctx.settings.fidelity,
         )
+        limit = ctx.settings.load_timeout_s  # the load has its own limit: it is not the first point's time
         try:
-            reply = self.worker.request(request, timeout_s=deadline - time.monotonic())
+            reply = self.worker.request(request, timeout_s=limit, limit_s=limit, limit_name="load_timeout_s")
         except WorkerSkip as exc:
             self.load_error = exc
             raise
         except WorkerFailure as exc:
-            self.load_error = WorkerFailure(f"engine load failed: {exc}")
+            what = "engine load" if isinstance(exc, WorkerTimeout) else "engine load failed:"
+            self.load_error = WorkerFailure(f"{what} {exc}")
             raise self.load_error from None
         assert isinstance(reply, LoadReply)
         self.describe = {**reply.describe, **env_info(python)}
-        return deadline
+        return time.monotonic() + point.timeout_s
 
     def _measure(self, point: Point) -> PointMeasurement:
         deadline = time.monotonic() + point.timeout_s

@@ -136,19 +136,38 @@ def serve(requests: TextIO, replies: TextIO) -> None:
         worker.adapter.close()
 
 
+def _guard() -> None:
+    """Die with the harness and take every child along: when the runner is gone (even killed with SIGKILL) or
+    this worker gets SIGTERM. The runner names itself in ``HARNESS_WORKER_PARENT`` (it may be gone already)."""
+    import signal
+
+    from harness.lifeline import become_subreaper, exit_with_children, watch_parent
+
+    become_subreaper()  # a server's forks whose parent died stay ours to stop
+    signal.signal(signal.SIGTERM, lambda signum, _frame: exit_with_children(128 + signum))
+    parent = os.environ.get("HARNESS_WORKER_PARENT")
+    watch_parent(lambda: exit_with_children(1), parent_pid=int(parent) if parent else os.getppid())
+
+
 def main() -> None:
     from harness.execution.ranks import SOCKET_ENV
 
+    _guard()
     _map_adapters_package()
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # engines that print must not corrupt the protocol
     sys.stdout = sys.stderr
-    if os.environ.get(SOCKET_ENV):  # one of torchrun's ranks: the protocol goes over rank 0's socket
-        from harness.execution.rank_worker import serve_ranks
+    try:
+        if os.environ.get(SOCKET_ENV):  # one of torchrun's ranks: the protocol goes over rank 0's socket
+            from harness.execution.rank_worker import serve_ranks
 
-        serve_ranks(os.environ[SOCKET_ENV])
-        return
-    serve(sys.stdin, replies)
+            serve_ranks(os.environ[SOCKET_ENV])
+        else:
+            serve(sys.stdin, replies)
+    finally:
+        from harness.lifeline import stop_descendants
+
+        stop_descendants()  # whatever the adapter's close left running (a dead server's adopted children)
 
 
 if __name__ == "__main__":

@@ -65,9 +65,11 @@ def _compute_reference(engine_dump: dict[str, Any], ids: list[int], path: str) -
     """Load the reference engine, write its teacher-forced logits and weight bytes to ``path`` (once, atomically)."""
     from filelock import FileLock
 
+    from harness.lifeline import watch_parent
     from harness.plan.points import EngineConfig
     from harness.plugins import adapter_class
 
+    watch_parent()  # a reference whose worker was killed stops, instead of loading a model for nobody
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(path + ".lock"):

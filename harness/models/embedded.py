@@ -161,6 +161,21 @@ def _build(dest: Path, seed: int, name: str) -> Path:
     return dest
 
 
+def staging_prefix(target_name: str) -> str:
+    """Where a build of ``target_name`` is made before it is renamed into place (hidden, named after it)."""
+    return f".{target_name}.building-"
+
+
+def remove_leftovers(folder: Path, target_name: str) -> None:
+    """Delete what a killed build of ``target_name`` left in ``folder``. Call it holding the target's lock: no
+    other build of it can be running then, so whatever carries its staging prefix is a dead build's."""
+    for leftover in folder.glob(staging_prefix(target_name) + "*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
 def ensure_tiny_llama(seed: int = 0, cache_dir: Path | None = None, name: str = "tiny-llama") -> Path:
     """The cached build for ``seed``, building it once (atomically, one process at a time) if missing."""
     from filelock import FileLock
@@ -173,8 +188,9 @@ def ensure_tiny_llama(seed: int = 0, cache_dir: Path | None = None, name: str = 
     with FileLock(str(target) + ".lock"):
         if (target / "harness_model.json").exists():  # another process built it while we waited
             return target
+        remove_leftovers(root, target.name)
         log.warning("building embedded model %s (first time, ~%ds) into %s...", name, BUILD_SECONDS[name], target)
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+        staging = Path(tempfile.mkdtemp(prefix=staging_prefix(target.name), dir=root))
         try:
             build_tiny_llama(staging, seed, name)
             staging.chmod(0o755)  # mkdtemp makes it 0700; the cache may be shared

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.models.embedded import cache_root
+from harness.models.embedded import cache_root, remove_leftovers, staging_prefix
 from harness.models.resolve import EMBEDDED, ResolvedModel, resolve_model, smollm2_gguf
 
 log = logging.getLogger(__name__)
@@ -289,6 +289,9 @@ def _model_key(model: str) -> str:
 
 
 def _export_model(model: str, dest: str) -> None:
+    from harness.lifeline import watch_parent
+
+    watch_parent()  # an export whose harness was killed stops, instead of writing on for nobody
     export_f32(resolve_model(model), Path(dest))
 
 
@@ -302,7 +305,8 @@ def _cached(target: Path, make: Any) -> Path:
     with FileLock(str(target) + ".lock"):
         if target.exists():
             return target
-        fd, tmp_name = tempfile.mkstemp(prefix=".building-", suffix=".gguf", dir=target.parent)
+        remove_leftovers(target.parent, target.name)  # a killed build's half-written file
+        fd, tmp_name = tempfile.mkstemp(prefix=staging_prefix(target.name), dir=target.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         try:

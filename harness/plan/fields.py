@@ -118,6 +118,7 @@ RANGES: dict[str, Range] = {
     "repetitions": Range(1, 1000),
     "warmup": Range(0, 1000),
     "timeout_s": SECONDS_WEEK,
+    "load_timeout_s": SECONDS_WEEK,
     "idle_s": Range(0, 3600.0, unit="s"),
     "engines[].threads": Range(1, 4096),
     "engines[].tensor_parallel": Range(1, 64),

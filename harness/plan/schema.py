@@ -317,6 +317,9 @@ class Suite(_Strict):
     repetitions: Int = 3
     warmup: Int = 1
     timeout_s: Float = Field(default=600.0, description="per point, warmup and repetitions included")
+    load_timeout_s: Float = Field(
+        default=900.0, description="per engine group: loading the engine (model build, server start-up)"
+    )
     samplers: list[SamplerSpec] = Field(default_factory=lambda: [SamplerSpec(name="psutil")])
     slo: SLOSpec = Field(default_factory=SLOSpec)
     zip: list[list[Name]] = Field(default_factory=list, description="groups of axis names that vary together")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from typing import Any, ClassVar
 
@@ -21,9 +22,11 @@ class EchoArgs(EngineArgs):
 
     step_ms: float = 2.0
     prefill_ms: float = 5.0
+    load_ms: float = 0.0  # a slow load (a big model), for load timeouts and kills during the load
     kill_on_batch: int | None = None
     raise_on_batch: int | None = None
     hang_on_batch: int | None = None
+    hang_on_call: int | None = None  # the n-th generate call of this worker hangs (1 = the first)
 
 
 class EchoAdapter(InProcessAdapter):
@@ -36,9 +39,17 @@ class EchoAdapter(InProcessAdapter):
         slowdown = float(os.environ.get("HARNESS_ECHO_SLOWDOWN", "1"))
         self.step_s = self.args.step_ms / 1000 * slowdown
         self.prefill_s = self.args.prefill_ms / 1000
+        self.calls = 0
+        # HARNESS_ECHO_LOAD_MS: a slower load for one session only (the suite, and so the run, stay the same)
+        load_ms = float(os.environ.get("HARNESS_ECHO_LOAD_MS", self.args.load_ms))
+        # markers in the worker's log tell a test where the engine is (kill tests pick their moment by them)
+        print(f"echo: loading ({load_ms:g} ms)", file=sys.stderr, flush=True)
+        time.sleep(load_ms / 1000)
 
     def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
         self._misbehave(len(prompts))
+        # after the faults: a worker killed on a batch dies silently, as one killed by the OOM killer does
+        print(f"echo: generating batch {len(prompts)}", file=sys.stderr, flush=True)
         t0 = clock.now_ns()
         time.sleep(self.prefill_s)
         steps = []
@@ -64,11 +75,12 @@ class EchoAdapter(InProcessAdapter):
     def _misbehave(self, batch: int) -> None:
         """Faults on demand, for the runner's isolation tests."""
         args = self.args
+        self.calls += 1
         if args.kill_on_batch == batch:
             os.kill(os.getpid(), signal.SIGKILL)  # like the kernel's OOM killer
         if args.raise_on_batch == batch:
             raise MemoryError("simulated allocation failure")
-        if args.hang_on_batch == batch:
+        if args.hang_on_batch == batch or args.hang_on_call == self.calls:
             time.sleep(3600)
 
     def describe(self) -> dict[str, Any]:
