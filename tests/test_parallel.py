@@ -108,7 +108,7 @@ def test_hf_tensor_parallel_on_cpu_matches_the_unsplit_model(tmp_path, cli_env):
                         "launcher": "torchrun"}  # fmt: skip
     row = frame[frame["tensor_parallel"] == 2].iloc[0]
     assert row["fidelity_kl_mean"] < 1e-6 and row["fidelity_top1_agreement"] == 1.0
-    assert row["output_tokens_per_s"] > 0
+    assert row["output_throughput_tok_s"] > 0
 
 
 def _harness_ranks() -> list[psutil.Process]:
