@@ -48,7 +48,7 @@ def test_smoke_suite_end_to_end_then_ls_show_export(tmp_path, env):
 
 def test_engine_load_failure_fails_the_group_and_exits_1(tmp_path, env):
     missing = tmp_path / "no-such-model.gguf"
-    missing.write_text("not a gguf")
+    missing.write_bytes(b"GGUF" + b"\x00" * 60)  # passes validate's magic check, then fails at load
     suite = tmp_path / "s.yaml"
     suite.write_text(
         f"name: broken\nengines:\n  - adapter: hf\n    model: {missing}\nworkload:\n"

@@ -157,6 +157,7 @@ def test_resolve_tiny_llama_and_another_seed(tmp_path: Path, monkeypatch: pytest
 
 def test_resolve_local_directory_and_gguf_file(tmp_path: Path):
     (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{}")  # a model directory is one with a config
     (tmp_path / "m.gguf").write_bytes(b"GGUF")
     hf = resolve_model(str(tmp_path / "hf"))
     assert (hf.format, hf.path, hf.tokenizer_path, hf.gguf_file) == (
