@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.hints import did_you_mean
 from harness.models.resolve import check_model_name
+from harness.plan.axes import PARALLEL_FIELDS
 from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
@@ -116,12 +117,18 @@ class EngineAdapter(ABC):
         raise AdapterError(f"adapter {cls.name!r} does not run on {device!r}; it runs on: {', '.join(cls.devices)}")
 
     @classmethod
+    def worker_ranks(cls, engine: EngineConfig) -> int:
+        """Worker processes ``engine`` needs, launched by torchrun when more than one; engines that start their own
+        ranks (vLLM, llama.cpp) need one."""
+        return 1
+
+    @classmethod
     def check_parallel(cls, engine: EngineConfig) -> None:
         """Raise ``AdapterError`` at validation time for a parallel layout this engine cannot run anywhere.
 
         Engines that split a model override it for their own limits (and call this first); how many devices
         this machine has is ``check_environment``'s question, not this one's."""
-        for field in ("tensor_parallel", "pipeline_parallel", "replicas"):
+        for field in PARALLEL_FIELDS:
             value = getattr(engine, field)
             if value > 1 and field not in cls.parallelism:
                 runs = ", ".join(cls.parallelism) or "none of tensor_parallel, pipeline_parallel, replicas"

@@ -147,6 +147,10 @@ class HFAdapter(InProcessAdapter):
     parallelism: ClassVar[tuple[str, ...]] = ("tensor_parallel", "pipeline_parallel")
 
     @classmethod
+    def worker_ranks(cls, engine: EngineConfig) -> int:
+        return engine.tensor_parallel  # one torchrun rank per shard (harness.adapters.hf_parallel)
+
+    @classmethod
     def check_parallel(cls, engine: EngineConfig) -> None:
         super().check_parallel(engine)
         check_hf_split(engine)

@@ -19,11 +19,12 @@ import numpy as np
 
 from harness import metrics
 from harness.models.embedded import cache_root
+from harness.plan.axes import PARALLEL_FIELDS
 
 MAX_TOKENS = 256
 REFERENCE = {"dtype": "float32", "quantization": "none"}
 # the reference runs on one device: a model split over ranks is compared with the unsplit one
-UNSPLIT = {"tensor_parallel": 1, "pipeline_parallel": 1, "replicas": 1}
+UNSPLIT = dict.fromkeys(PARALLEL_FIELDS, 1)
 
 
 def fidelity_token_ids(tokenizer: Any, max_tokens: int = MAX_TOKENS) -> list[int]:

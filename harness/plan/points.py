@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.plan.axes import PARALLEL_FIELDS
 from harness.plan.schema import EnvSpec
 from harness.workload.lengths import Distribution
 from harness.workload.sources import PromptSource
@@ -48,7 +49,7 @@ class EngineConfig(_Strict):
         """What identifies this engine; ``env`` and the parallelism axes only when set, so ids of suites without
         them stay as they were."""
         unset = {"env"} if self.env is None else set()
-        unset |= {f for f in ("tensor_parallel", "pipeline_parallel", "replicas") if getattr(self, f) == 1}
+        unset |= {f for f in PARALLEL_FIELDS if getattr(self, f) == 1}
         return self.model_dump(exclude=unset)
 
     def group_id(self) -> str:
