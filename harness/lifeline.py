@@ -54,11 +54,22 @@ def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
     prctl = _PRCTL
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died between fork and prctl: nobody will send the signal
-            os.kill(os.getpid(), sig)
+        _tie(prctl, sig, parent)
 
     return preexec
+
+
+def _tie(prctl: Any, sig: int, parent: int) -> None:
+    prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl: nobody will send the signal
+        os.kill(os.getpid(), sig)
+
+
+def die_with_own_parent(sig: int = signal.SIGKILL) -> None:
+    """This process receives ``sig`` when its parent dies (for a process another launcher started, e.g. a
+    torchrun rank, where no ``preexec_fn`` of ours ran); a no-op where prctl is missing."""
+    if _PRCTL is not None:
+        _tie(_PRCTL, sig, os.getppid())
 
 
 def become_subreaper() -> bool:
@@ -83,14 +94,30 @@ def watch_parent(
     def gone() -> None:
         os._exit(1)
 
+    # A torchrun rank is the runner's grandchild: its parent is torchrun, so it watches the runner by pid.
+    direct = os.getppid() == parent
+
+    def alive() -> bool:
+        return os.getppid() == parent if direct else _pid_exists(parent)
+
     def watch() -> None:
-        while os.getppid() == parent:
+        while alive():
             time.sleep(interval_s)
         (on_gone or gone)()
 
     thread = threading.Thread(target=watch, name="harness-parent-watch", daemon=True)
     thread.start()
     return thread
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signal_all(procs: list[Any], sig: int) -> None:

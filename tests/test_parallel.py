@@ -124,10 +124,6 @@ def _harness_ranks() -> list[psutil.Process]:
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="hung or raced under load (8 engineers on 2 cores) once the signals branch's worker guard "
-    "landed; passed before that merge (docs/validation/parallel.md); to be re-checked on a quiet machine"
-)
 def test_every_rank_is_torn_down_when_a_point_times_out(tmp_path, cli_env):
     """A point that runs past its timeout kills torchrun and both ranks (they live in their own sessions); the
     point is stored failed with the timeout, and no rank outlives the run."""
@@ -143,10 +139,6 @@ def test_every_rank_is_torn_down_when_a_point_times_out(tmp_path, cli_env):
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="hung or raced under load (8 engineers on 2 cores) once the signals branch's worker guard "
-    "landed; passed before that merge (docs/validation/parallel.md); to be re-checked on a quiet machine"
-)
 def test_a_rank_that_dies_takes_the_point_and_its_siblings_with_it(tmp_path, cli_env):
     """Rank 1 killed mid-point: torchrun ends the group, the point fails with the worker's death, no rank stays."""
     suite = _write(tmp_path, TP_SUITE.format(tp=2, timeout=300).replace("output_tokens: 8", "output_tokens: 4000"))
@@ -177,3 +169,32 @@ def test_a_rank_that_dies_takes_the_point_and_its_siblings_with_it(tmp_path, cli
     assert frame.iloc[0]["status"] == "failed", frame.iloc[0]["error"]
     assert not _harness_ranks()
     assert os.path.exists(tmp_path / "s.db")
+
+
+@pytest.mark.slow
+def test_ranks_die_with_a_runner_killed_by_sigkill(tmp_path, cli_env):
+    """The runner killed with -9 mid-point: torchrun is not the runner, so each rank watches the runner's pid
+    (``HARNESS_WORKER_PARENT``) and exits; nothing of the group outlives it."""
+    import signal
+    import subprocess
+    import sys
+
+    suite = _write(tmp_path, TP_SUITE.format(tp=2, timeout=300).replace("output_tokens: 8", "output_tokens: 4000"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(suite), "--store", str(tmp_path / "s.db")],
+        env=cli_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while len(_harness_ranks()) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert len(_harness_ranks()) == 2, "the ranks never started"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _harness_ranks() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _harness_ranks(), [p.pid for p in _harness_ranks()]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

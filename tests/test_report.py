@@ -117,8 +117,9 @@ def test_browser_check_sees_errors_and_requests(tmp_path, page):
 def test_report_of_two_real_runs_in_chromium(tmp_path, cli_env, page):
     # hostile model names travel the real path: suite YAML → sweep → store → report (a model may be any directory)
     m1, m2 = tmp_path / "models" / SCRIPT, tmp_path / "models" / IMG
-    m1.mkdir(parents=True)
-    m2.mkdir(parents=True)
+    for model in (m1, m2):
+        model.mkdir(parents=True)
+        (model / "config.json").write_text("{}")  # validate's model check: a model directory has a config
     suite = tmp_path / "s.yaml"
     suite.write_text(SUITE.format(m1=m1, m2=m2))
     db = str(tmp_path / "r.db")

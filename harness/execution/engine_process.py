@@ -168,8 +168,10 @@ class EngineProcess:
                 text = log.read().decode(errors="replace")
         except OSError:
             return ""
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        return lines[-1].strip()[:300] if lines else ""
+        # torchrun closes a failed launch with its own summary in rules of '='; the rank's own last words come first
+        lines = [ln for ln in text.splitlines() if any(ch.isalnum() for ch in ln)]
+        ranks = [ln for ln in lines if ln.startswith("[rank")]
+        return (ranks or lines)[-1].strip()[:300] if lines else ""
 
     def request(
         self, msg: BaseModel, timeout_s: float, limit_s: float | None = None, limit_name: str = "timeout_s"

@@ -7,7 +7,7 @@ import socket
 from typing import Any, TextIO
 
 from harness.execution.protocol import LoadReply, encode
-from harness.execution.ranks import die_with_parent
+from harness.lifeline import die_with_own_parent
 
 
 def _process_group() -> Any:
@@ -35,7 +35,7 @@ def serve_ranks(socket_path: str) -> None:
 
     from harness.execution.worker import Worker, answer
 
-    die_with_parent()
+    die_with_own_parent()
     control = _process_group()
     pids: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(pids, os.getpid(), group=control)

@@ -3,8 +3,8 @@
 torchrun starts the ranks; rank 0 speaks the worker protocol to the runner over a Unix socket (torchrun's ranks do
 not get the launcher's stdin, and their stdout is the log), the other ranks receive every request from rank 0 over a
 gloo group and run it too, so all ranks step the model together. Teardown: the runner kills torchrun's process
-group and every rank by the pids rank 0 reported; each rank also dies with its parent (``PR_SET_PDEATHSIG``), so a
-torchrun killed with -9 leaves no rank behind.
+group and every rank by the pids rank 0 reported; each rank also dies with its parent
+(``harness.lifeline.die_with_own_parent``), so a torchrun killed with -9 leaves no rank behind.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from harness.plan.points import EngineConfig
@@ -23,8 +24,10 @@ SOCKET_ENV = "HARNESS_WORKER_SOCKET"
 
 
 def worker_ranks(engine: EngineConfig) -> int:
-    """Processes one worker of ``engine`` needs: vLLM and llama.cpp launch their own ranks, hf needs torchrun's."""
-    return engine.tensor_parallel if engine.adapter == "hf" else 1
+    """Processes one worker of ``engine`` needs, as its adapter says (``EngineAdapter.worker_ranks``)."""
+    from harness.plugins import adapter_class
+
+    return int(adapter_class(engine.adapter).worker_ranks(engine))
 
 
 def torchrun_command(python: str, ranks: int, module: str) -> list[str]:
@@ -54,25 +57,33 @@ class RankChannel:
         self._listener.settimeout(0.5)
         self._conn: socket.socket | None = None
         self._connected = threading.Event()
+        self._gone = threading.Event()  # the launcher died before rank 0 connected
 
     def lines(self, alive: Callable[[], bool]) -> Iterator[bytes]:
         """Rank 0's reply lines, once it connects; ends when it closes or the launcher dies before connecting."""
         while self._conn is None:
             if not alive():
+                self._gone.set()
                 return
             try:
                 self._conn, _ = self._listener.accept()
             except TimeoutError:
                 continue
             except OSError:
+                self._gone.set()
                 return
         self._connected.set()
         yield from self._conn.makefile("rb")
 
     def send(self, data: bytes, timeout_s: float) -> None:
-        """Send one request; ``TimeoutError`` if rank 0 has not connected in time, ``OSError`` if it is gone."""
-        if not self._connected.wait(max(timeout_s, 0.001)):
-            raise TimeoutError("rank 0 did not connect")
+        """Send one request; ``TimeoutError`` if rank 0 has not connected in time, ``OSError`` if it is gone
+        (also when the ranks died before connecting: no waiting out the timeout for a dead launcher)."""
+        deadline = time.monotonic() + max(timeout_s, 0.001)
+        while not self._connected.wait(0.1):
+            if self._gone.is_set():
+                raise BrokenPipeError("the ranks exited before rank 0 connected")
+            if time.monotonic() >= deadline:
+                raise TimeoutError("rank 0 did not connect")
         assert self._conn is not None
         self._conn.sendall(data)
 
@@ -92,14 +103,3 @@ def kill_ranks(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def die_with_parent() -> None:
-    """This rank gets SIGKILL when torchrun (its parent) dies, however it dies (Linux; elsewhere a no-op)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
