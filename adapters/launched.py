@@ -101,11 +101,12 @@ class LaunchedServer(ServerAdapter):
 
     @classmethod
     def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
-        """The server's module importable by its interpreter, and the CUDA device it is given (when on one)."""
+        """The CUDA device it is given (when on one; no module helps a machine without it), and the server's
+        module importable by its interpreter."""
         if python is None:
             return None
-        return missing((cls.module,), python, f"{cls.name} needs it: {cls.install_hint}") or cuda_problem(
-            engine.device, engine.visible_gpus, python, needed=engine.device_count
+        return cuda_problem(engine.device, engine.visible_gpus, python, needed=engine.device_count) or missing(
+            (cls.module,), python, f"{cls.name} needs it: {cls.install_hint}"
         )
 
     def check_installed(self) -> None:
