@@ -17,7 +17,9 @@ def env(cli_env, tmp_path):
 @pytest.mark.slow
 def test_smoke_suite_end_to_end_then_ls_show_export(tmp_path, env):
     db = tmp_path / "results" / "harness.db"
-    result = run_cli(["run", str(ROOT / "suites" / "smoke.yaml"), "--store", str(db), "--no-progress"], env, tmp_path)
+    # the whole default sweep (~2 min on 2 quiet cores); on a loaded machine it may take a few times that
+    run = ["run", str(ROOT / "suites" / "smoke.yaml"), "--store", str(db), "--no-progress"]
+    result = run_cli(run, env, tmp_path, timeout=1200)
     assert result.returncode == 0, result.stderr[-2000:]
     points = load_points(str(db))
     assert len(points) == 6 and (points["status"] == "ok").all()
