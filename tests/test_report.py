@@ -202,9 +202,9 @@ def test_every_section_renders_with_energy_rate_and_fidelity(tmp_path, page):
 @pytest.mark.slow
 def test_report_cli_bad_input(tmp_path, cli_env):
     db = str(tmp_path / "empty.db")
+    store = Store(db)  # an empty store; a missing one is refused (tests/test_store.py)
     empty = run_cli(["report", "--store", db, "-o", str(tmp_path / "x.html")], cli_env, tmp_path)
-    assert empty.returncode == 2 and "no runs in" in empty.stderr
-    store = Store(db)
+    assert empty.returncode == 2 and "no finished run in" in empty.stderr
     synthesize(store, models=1, quantizations=1, batch_sizes=1, rates=2, repetitions=1, failures=False)
     unknown = run_cli(["report", "nope", "--store", db, "-o", str(tmp_path / "x.html")], cli_env, tmp_path)
     assert unknown.returncode == 2 and "unknown run 'nope'" in unknown.stderr

@@ -10,7 +10,7 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from harness.cli import gate_commands, hardware_commands, results_commands, run_commands  # noqa: E402
-from harness.cli.app import app  # noqa: E402
+from harness.cli.app import EXIT_BAD_INPUT, app  # noqa: E402
 
 # The command table, in the order `harness --help` lists it.
 COMMANDS: dict[str, Callable[..., Any]] = {
@@ -37,12 +37,17 @@ def main() -> None:
     (``harness run`` first marks its run interrupted and says how to resume it)."""
     import sys
 
+    from harness.results.store import StoreError
+
     interrupts.install()
     try:
         app()
     except interrupts.Stopped as stop:
         sys.stderr.write(f"stopped by {stop}\n")
         sys.exit(stop.exit_code)
+    except StoreError as exc:  # a store damaged or gone mid-command: one line naming it, as at open
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(EXIT_BAD_INPUT)
 
 
 __all__ = ["app", "main"]

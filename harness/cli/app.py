@@ -58,11 +58,13 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, create: bool = False) -> Store:
+    """The store a command names; only a command that writes runs (``create``) may create one, so a misspelt
+    ``--store`` of a read command is an error, not a new empty store."""
     from harness.results.store import Store
 
     try:
-        return Store(url)
+        return Store(url, create=create)
     except StoreError as exc:
         raise fail(str(exc)) from None
 

@@ -100,7 +100,7 @@ def report(
         list[str] | None,
         typer.Argument(
             help="run ids, prefixes, tags or bundle files (default: the "
-            "latest run); with several, the first is the reference"
+            "latest finished run); with several, the first is the reference"
         ),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] = Path(
@@ -118,10 +118,14 @@ def report(
     st = open_store(store)
     try:
         if not runs:
-            stored = st.runs()
-            if not stored:
-                raise fail(f"no runs in {st.url}: run a suite first (harness run SUITE)")
-            runs = [stored[-1]["run_id"]]
+            latest = st.latest_run()
+            if latest is None:
+                going = st.latest_run(include_unfinished=True)
+                raise fail(
+                    f"no finished run in {st.name}: "
+                    + (f"name run {going} to report it as it is" if going else "run a suite first (harness run SUITE)")
+                )
+            runs = [latest]
         opened = [open_run(st, ref) for ref in runs]
         path = write_report(opened, output, title)
     except (StoreError, ReportError) as exc:

@@ -74,7 +74,7 @@ def calibrate(
     from harness.hardware.calibration import calibrate as run_calibration
     from harness.measure.fingerprint import fingerprint
 
-    st = open_store(store)
+    st = open_store(store, create=True)
     if device is None:
         try:
             import torch
@@ -95,7 +95,7 @@ def calibrate(
         out.print_json(json.dumps({**cal.model_dump(mode="json"), "id": cal_id}))
         return
     out.print(calibration_table(cal))
-    out.print(f"stored calibration #{cal_id} of {cal.device_name} ({cal.device_key}) in {st.url}", highlight=False)
+    out.print(f"stored calibration #{cal_id} of {cal.device_name} ({cal.device_key}) in {st.name}", highlight=False)
 
 
 PREDICT_COLUMNS = (
@@ -143,7 +143,13 @@ def predict(
         spec = spec_by_name(hardware) if hardware else None
     except KeyError as exc:
         raise fail(f"--hardware: {exc.args[0]}") from None
-    calibrations = open_store(store).calibrations() if spec is None else []
+    from harness.results.store import store_exists
+
+    calibrations = []
+    if spec is None and not store_exists(store):  # no calibration yet: the spec table still applies; not created
+        err.print(f"no results store at {store}, so no calibrations to use", highlight=False)
+    elif spec is None:
+        calibrations = open_store(store).calibrations()
     hw = HardwareSettings(
         fingerprint=fingerprint(), calibrations=calibrations, cost=parsed.cost, usd_per_hour=usd_per_hour
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.app import DEFAULT_STORE, StoreOpt, fail, open_store, out
@@ -18,7 +19,7 @@ def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
     import datetime
 
     st = open_store(store)
-    table = Table(title=f"runs in {st.url}", title_justify="left")
+    table = Table(title=f"runs in {escape(st.name)}", title_justify="left")
     for column in ("run", "suite", "started", "status", "points ok", "failed", "tags"):
         table.add_column(column)
     for r in st.runs():
@@ -112,7 +113,7 @@ def import_run(
     """Import a whole run from a bundle file."""
     from harness.results.bundle import import_bundle
 
-    st = open_store(store)
+    st = open_store(store, create=True)
     try:
         run_id = import_bundle(st, bundle, replace=replace)
         if tag:

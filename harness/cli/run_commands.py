@@ -18,7 +18,6 @@ from harness.cli.app import (
     err,
     fail,
     load_checked,
-    open_store,
     out,
 )
 from harness.cli.tables import points_table, search_lines
@@ -73,7 +72,7 @@ def _resume_target(st: Store, parsed: Suite, resume: bool, run_id: str | None) -
         return None
     target = run_id or st.latest_resumable_run(suite_hash(parsed))
     if target is None:
-        raise fail(f"--resume: no earlier run of suite {parsed.name!r} in {st.url}")
+        raise fail(f"--resume: no earlier run of suite {parsed.name!r} in {st.name}")
     try:
         st.get_run(target)
     except StoreError as exc:
@@ -128,9 +127,15 @@ def run(
         raise fail(str(exc)) from None
     for line in machine_report(parsed, points).skip_lines():  # said before the run, not discovered at its end
         err.print(line, markup=False, highlight=False)
-    st = open_store(store)
+    try:  # a run creates its store, but a run to resume is in one that exists
+        st = Store(store, create=not resume)
+    except StoreError as exc:
+        raise fail(f"--resume: no earlier run of suite {parsed.name!r}: {exc}" if resume else str(exc)) from None
+    if st.created:  # said before the run, so a misspelt --store is seen at once, not after the sweep
+        made = f" and directory {st.created_dirs[0]}" if st.created_dirs else ""
+        err.print(f"new results store {st.name}{made}", markup=False, highlight=False)
     resume_target = _resume_target(st, parsed, resume, run_id)
-    log_dir = Path(st.url.removeprefix("sqlite:///")).parent / "logs" if st.url.startswith("sqlite") else None
+    log_dir = st.path.parent / "logs" if st.path is not None else None
     # the text it was validated from (read once, within bounds), not the file read again
     runner = Runner(
         parsed, parsed._text, st, reporter=RichReporter(err, progress), log_dir=log_dir, usd_per_hour=usd_per_hour
@@ -145,7 +150,7 @@ def run(
     for line in efficiency_lines(st.points(outcome.run_id)):
         out.print(line, highlight=False)
     out.print(
-        f"stored run [bold]{outcome.run_id}[/] in {st.url}: {outcome.ok} ok, {outcome.failed} failed"
+        f"stored run [bold]{outcome.run_id}[/] in {escape(st.name)}: {outcome.ok} ok, {outcome.failed} failed"
         + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
         + (f", {outcome.skipped} already stored" if outcome.skipped else "")
     )

@@ -12,18 +12,22 @@ from harness.results.store import AGGREGATE, Store, request_table, sample_table,
 
 
 def _store(store: Store | str | None) -> Store:
-    return store if isinstance(store, Store) else Store(store)
+    """A store that must exist: reading a misspelt path raises ``StoreError`` instead of creating an empty store."""
+    return store if isinstance(store, Store) else Store(store, create=False)
 
 
-def load_points(store: Store | str | None = None, run_id: str | None = None) -> pd.DataFrame:
-    """One row per point of a run (the latest run if none is named): axes, status, error, and every aggregate
-    metric as ``<metric>`` (median across repetitions) with ``<metric>_ci_low`` / ``<metric>_ci_high``."""
+def load_points(
+    store: Store | str | None = None, run_id: str | None = None, *, include_unfinished: bool = False
+) -> pd.DataFrame:
+    """One row per point of a run: axes, status, error, and every aggregate metric as ``<metric>`` (median across
+    repetitions) with ``<metric>_ci_low`` / ``<metric>_ci_high``. With no run named, the latest run that finished
+    (an empty frame if none has); ``include_unfinished`` also considers runs still going or interrupted."""
     st = _store(store)
     if run_id is None:
-        runs = st.runs()
-        if not runs:
+        latest = st.latest_run(include_unfinished=include_unfinished)
+        if latest is None:
             return pd.DataFrame()
-        run_id = runs[-1]["run_id"]
+        run_id = latest
     run_id = st.resolve(run_id)
     points = st.points(run_id)
     base = pd.DataFrame(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -72,7 +70,7 @@ request_table = Table(
     Column("error", Text),
     Column("chunk_times_ns", JSON),
     Column("chunk_tokens", JSON),
-    # added after 0.1.0: ``Store`` adds them to an older store's table when it opens one
+    # schema 1.1 (after release 0.1.0): ``harness.results.versions`` adds them to an older store's table
     Column("session", Integer),
     Column("turn", Integer),
     Column("n_cached", Integer),
@@ -127,21 +125,13 @@ calibration_table = Table(
     Index("ix_calibration_device", "device_key"),
 )
 
+# What makes a database a harness store: its schema version and who wrote it (``harness.results.versions``).
+meta_table = Table(
+    "harness_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 AGGREGATE = -1
 RUN_TABLES = (run_table, point_table, request_table, sample_table, summary_table)
-
-
-def add_new_columns(engine: Any) -> None:
-    """Columns added to a table after a store was created (all nullable) are added to it, so a store written by an
-    older release keeps taking new runs; its old rows read NULL there."""
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(engine)
-    for table in RUN_TABLES:
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in have or not column.nullable:
-                continue
-            kind = column.type.compile(dialect=engine.dialect)
-            with engine.begin() as conn:
-                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))

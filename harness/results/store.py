@@ -2,6 +2,10 @@
 
 Everything a point produced is written in one transaction, so a crash or a kill loses at most the point in flight,
 and ``--resume`` can trust that a point marked ``ok`` is complete.
+
+Opening a store checks what it is before writing anything (``harness.results.versions``): a missing store is
+created only when asked (``create=True``, what ``harness run`` does), an older one is migrated, and a foreign
+database or a newer major is refused. Every database error becomes a ``StoreError`` of one line naming the store.
 """
 
 from __future__ import annotations
@@ -10,19 +14,27 @@ import json
 import time
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
-from harness.records import RequestRecord, Timeline
+from harness.records import RequestRecord
+from harness.results.location import (
+    DATABASE_ERRORS,
+    DEFAULT_STORE,
+    StoreError,
+    database_error,
+    guarded,
+    locate,
+    normalize_url,
+    store_exists,
+)
+from harness.results.point_rows import PointResult
 from harness.results.schema import (
     AGGREGATE,
     RUN_TABLES,
-    add_new_columns,
     calibration_table,
-    metadata,
     point_table,
     request_table,
     run_table,
@@ -30,22 +42,23 @@ from harness.results.schema import (
     summary_table,
     tag_table,
 )
+from harness.results.versions import SCHEMA_VERSION, NotAStore, fmt, open_schema
 
-DEFAULT_STORE = "results/harness.db"
-
-
-class StoreError(Exception):
-    pass
-
-
-def normalize_url(url_or_path: str | None) -> str:
-    """A SQLAlchemy URL, or a file path meaning SQLite."""
-    target = url_or_path or DEFAULT_STORE
-    if "://" in target:
-        return target
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+# the statuses of a run that ended on its own (``interrupted`` and ``running`` did not)
+FINISHED_STATUSES = ("finished", "finished_with_failures")
+__all__ = [
+    "AGGREGATE",
+    "DEFAULT_STORE",
+    "RUN_TABLES",
+    "PointResult",
+    "Store",
+    "StoreError",
+    "normalize_url",
+    "request_table",
+    "sample_table",
+    "store_exists",
+    "summary_table",
+]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -56,82 +69,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class PointResult:
-    """Everything one point produced, handed to ``Store.write_point`` as one unit."""
-
-    def __init__(self, point_id: str) -> None:
-        self.point_id = point_id
-        self.requests: list[tuple[int, RequestRecord]] = []
-        self.timelines: list[tuple[int, Timeline]] = []
-        self.summaries: list[tuple[int, str, float | None, float | None, float | None]] = []
-
-    def request_rows(self, run_id: str) -> list[dict[str, Any]]:
-        stored = {c.name for c in request_table.columns} - {"id", "run_id", "point_id", "repetition", "idx"}
-        return [
-            {
-                "run_id": run_id,
-                "point_id": self.point_id,
-                "repetition": rep,
-                "idx": r.index,
-                **r.model_dump(include=stored),
-            }
-            for rep, r in self.requests
-        ]
-
-    def sample_rows(self, run_id: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "run_id": run_id,
-                "point_id": self.point_id,
-                "repetition": rep,
-                "sampler": tl.sampler,
-                "field": field,
-                "t_ns": t,
-                "value": v,
-            }
-            for rep, tl in self.timelines
-            for field, column in tl.values.items()
-            for t, v in zip(tl.t_ns, column, strict=True)
-        ]
-
-    def summary_rows(self, run_id: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "run_id": run_id,
-                "point_id": self.point_id,
-                "repetition": rep,
-                "metric": m,
-                "value": v,
-                "ci_low": lo,
-                "ci_high": hi,
-            }
-            for rep, m, v, lo, hi in self.summaries
-        ]
-
-
 class Store:
-    def __init__(self, url: str | None = None) -> None:
-        self.url = normalize_url(url)
+    """A results store. ``create=False`` (what reading needs) refuses a store that does not exist instead of
+    creating an empty one; ``create=True`` (what ``harness run`` needs) creates it and its parent directories,
+    listed in ``created_dirs``. ``name`` is what messages call it: an absolute path, or the URL without password."""
+
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        where = locate(url, create)
+        self.url, self.name, self.path, self.created_dirs = where.url, where.name, where.path, where.created_dirs
         try:
             self.engine: Engine = create_engine(self.url, future=True)
-        except Exception as exc:
-            raise StoreError(f"cannot open results store {self.url!r}: {exc}") from None
-        if self.engine.dialect.name == "sqlite":
+        except Exception as exc:  # an unknown dialect, a missing driver
+            raise StoreError(f"cannot open results store {self.name}: {str(exc).splitlines()[0]}") from None
+        try:
+            found = open_schema(self.engine, create)
+        except NotAStore as exc:
+            self.engine.dispose()
+            raise StoreError(f"results store {self.name}: {exc}") from None
+        except DATABASE_ERRORS as exc:
+            self.engine.dispose()
+            raise database_error(exc, self.name, "cannot open results store") from None
+        self.created = found.empty
+        self.migrated_from = fmt(found.version) if found.version and found.version < SCHEMA_VERSION else None
+        if self.path is not None:
+            # only now that it is known to be a harness store: the journal mode is written into the file
+            self.engine.dispose()
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        for attempt in range(3):
-            try:
-                metadata.create_all(self.engine)
-                add_new_columns(self.engine)
-                break
-            except Exception as exc:
-                # two processes creating the schema at once: the loser sees "already exists" and retries
-                if attempt < 2 and "already exists" in str(exc).lower():
-                    time.sleep(0.2)
-                    continue
-                raise StoreError(f"cannot open results store {self.url!r}: {str(exc).splitlines()[0]}") from None
+
+    @guarded
+    def latest_run(self, include_unfinished: bool = False) -> str | None:
+        """The run started last among those that finished (with or without failed points); with
+        ``include_unfinished``, among all (a run still going, interrupted or whose process died)."""
+        query = select(run_table.c.run_id).order_by(run_table.c.started_at.desc()).limit(1)
+        if not include_unfinished:
+            query = query.where(run_table.c.status.in_(FINISHED_STATUSES))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return row[0] if row else None
 
     # ------------------------------------------------------------ runs
 
+    @guarded
     def create_run(
         self, suite_name: str, suite_hash: str, suite_yaml: str, fingerprint: dict[str, Any], harness_version: str
     ) -> str:
@@ -151,12 +129,14 @@ class Store:
             )
         return run_id
 
+    @guarded
     def finish_run(self, run_id: str, status: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 update(run_table).where(run_table.c.run_id == run_id).values(status=status, finished_at=time.time())
             )
 
+    @guarded
     def get_run(self, run_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = conn.execute(select(run_table).where(run_table.c.run_id == run_id)).mappings().first()
@@ -167,12 +147,14 @@ class Store:
                 row = rows[0]
         return dict(row)
 
+    @guarded
     def resolve(self, ref: str) -> str:
         """A run id from a tag name, a run id or a unique prefix of one."""
         with self.engine.connect() as conn:
             tagged = conn.execute(select(tag_table.c.run_id).where(tag_table.c.name == ref)).first()
         return self.get_run(tagged[0] if tagged else ref)["run_id"]
 
+    @guarded
     def set_tag(self, name: str, run_id: str) -> None:
         """Point ``name`` at ``run_id`` (a tag moves, like a git branch)."""
         run_id = self.get_run(run_id)["run_id"]
@@ -180,6 +162,7 @@ class Store:
             conn.execute(delete(tag_table).where(tag_table.c.name == name))
             conn.execute(insert(tag_table).values(name=name, run_id=run_id, created_at=time.time()))
 
+    @guarded
     def tags(self) -> dict[str, list[str]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(tag_table.c.run_id, tag_table.c.name).order_by(tag_table.c.name)).all()
@@ -188,6 +171,7 @@ class Store:
             found.setdefault(run_id, []).append(name)
         return found
 
+    @guarded
     def runs(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(run_table).order_by(run_table.c.started_at)).mappings().all()
@@ -199,6 +183,7 @@ class Store:
         tags = self.tags()
         return [{**dict(r), "points": tally.get(r["run_id"], {}), "tags": tags.get(r["run_id"], [])} for r in rows]
 
+    @guarded
     def latest_resumable_run(self, suite_hash: str) -> str | None:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -211,6 +196,7 @@ class Store:
 
     # ------------------------------------------------------------ points
 
+    @guarded
     def completed_metrics(self, run_id: str) -> dict[str, dict[str, float | None]]:
         """Points stored ``ok``, each with its medians across repetitions (what a resumed search reuses)."""
         done: dict[str, dict[str, float | None]] = {p: {} for p in self.completed_points(run_id)}
@@ -223,6 +209,7 @@ class Store:
                     done[point_id][metric] = value
         return done
 
+    @guarded
     def completed_points(self, run_id: str) -> set[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -230,6 +217,7 @@ class Store:
             ).all()
         return {r[0] for r in rows}
 
+    @guarded
     def write_point(self, run_id: str, point_row: dict[str, Any], result: PointResult | None) -> None:
         """Replace everything stored for this point with ``result``, atomically."""
         point_id = point_row["point_id"]
@@ -247,6 +235,7 @@ class Store:
                 if rows:
                     conn.execute(insert(table), rows)
 
+    @guarded
     def update_describe(self, run_id: str, point_id: str, extra: dict[str, Any]) -> None:
         """Merge ``extra`` into a stored point's ``describe`` (e.g. which search trial was best, known at the end)."""
         with self.engine.begin() as conn:
@@ -261,6 +250,7 @@ class Store:
                 .values(describe={**(row[0] or {}), **extra})
             )
 
+    @guarded
     def points(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = (
@@ -270,6 +260,7 @@ class Store:
             )
         return [dict(r) for r in rows]
 
+    @guarded
     def summaries(self, run_id: str, repetition: int | None = AGGREGATE) -> list[dict[str, Any]]:
         query = select(summary_table).where(summary_table.c.run_id == run_id)
         if repetition is not None:
@@ -277,6 +268,7 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
 
+    @guarded
     def repetition_values(self, run_id: str) -> dict[str, dict[str, list[float]]]:
         """``{point_id: {metric: [value per repetition]}}`` — what the gate tests."""
         values: dict[str, dict[str, list[float]]] = {}
@@ -291,13 +283,14 @@ class Store:
                     values.setdefault(point_id, {}).setdefault(metric, []).append(value)
         return values
 
+    @guarded
     def import_rows(self, rows: dict[str, list[dict[str, Any]]], replace: bool = False) -> None:
         """Insert a whole run (``{table name: rows}``) in one transaction."""
         run_id = rows["run"][0]["run_id"]
         with self.engine.begin() as conn:
             exists = conn.execute(select(run_table.c.run_id).where(run_table.c.run_id == run_id)).first()
             if exists and not replace:
-                raise StoreError(f"run {run_id} is already in {self.url} (use --replace)")
+                raise StoreError(f"run {run_id} is already in {self.name} (use --replace)")
             for table in reversed(RUN_TABLES):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             for table in RUN_TABLES:
@@ -305,6 +298,7 @@ class Store:
                 if batch:
                     conn.execute(insert(table), batch)
 
+    @guarded
     def first_repetition_samples(self, run_id: str, field_suffixes: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Per point, the samples of its first measured repetition whose field ends with one of ``field_suffixes``:
         ``{point_id: {"rep": n, "series": {(sampler, field): ([t_ns], [value])}}}`` (the report's timelines)."""
@@ -330,6 +324,7 @@ class Store:
                 vs.append(value)
         return out
 
+    @guarded
     def request_events(self, run_id: str, repetitions: dict[str, int]) -> dict[str, list[RequestRecord]]:
         """Per point, the timing events (no token lists) of its requests in repetition ``repetitions[point_id]``
         (0 when not named)."""
@@ -356,6 +351,7 @@ class Store:
 
     # ------------------------------------------------------------ calibrations (harness calibrate)
 
+    @guarded
     def save_calibration(self, record: dict[str, Any]) -> int:
         """Store one device's calibration (``harness.hardware.calibration.Calibration`` as a dict); its id."""
         with self.engine.begin() as conn:
@@ -372,6 +368,7 @@ class Store:
         assert key is not None
         return int(key[0])
 
+    @guarded
     def calibrations(self, device_key: str | None = None) -> list[dict[str, Any]]:
         """Stored calibrations, newest first (of one device when ``device_key`` is given), each ``record`` with
         its ``id``."""
@@ -381,6 +378,7 @@ class Store:
         with self.engine.connect() as conn:
             return [{**row["record"], "id": row["id"]} for row in conn.execute(query).mappings()]
 
+    @guarded
     def table_rows(self, table: Table, run_id: str) -> Iterable[dict[str, Any]]:
         with self.engine.connect() as conn:
             yield from (dict(r) for r in conn.execute(select(table).where(table.c.run_id == run_id)).mappings())
