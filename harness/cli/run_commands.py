@@ -34,22 +34,68 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def validate(suite: SuiteArg) -> None:
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option("--executor", help="where groups run: local, ray or slurm (default: the suite's `executor:`)"),
+]
+
+
+def _executor_kind(value: str | None) -> str | None:
+    from harness.plan.placement import EXECUTOR_KINDS
+
+    if value is not None and value not in EXECUTOR_KINDS:
+        raise fail(f"--executor: unknown executor {value!r}; use one of {', '.join(EXECUTOR_KINDS)}")
+    return value
+
+
+def _check_placement(suite: Path, parsed: Suite, points: list[Point], kind: str | None) -> None:
+    """Every group has a node of the executor's cluster that can take it (exit 2 with the reasons otherwise)."""
+    from harness.execution.executors import PlacementError, placement_problems
+
+    if (kind or parsed.executor.kind) == "local":
+        return
+    try:
+        problems = placement_problems(parsed, points, kind)
+    except PlacementError as exc:
+        raise fail(f"{suite}: {exc}") from None
+    if problems:
+        raise fail(f"{suite}: {len(problems)} group(s) cannot be placed: " + "; ".join(problems))
+
+
+def _check_here(parsed: Suite, points: list[Point]) -> None:
+    """The engines' own checks on this machine (exit 2), and which points it will skip, said before the run."""
+    from harness.execution.preflight import machine_report, preflight
+
+    try:
+        preflight(parsed, points)
+    except SuiteError as exc:
+        raise fail(str(exc)) from None
+    for line in machine_report(parsed, points).skip_lines():
+        err.print(line, markup=False, highlight=False)
+
+
+def validate(suite: SuiteArg, executor: ExecutorOpt = None) -> None:
     """Check a suite (schema, adapters, quantizations, devices, samplers, the files it names) and this machine, and
-    print how many points it expands to and which of them will be skipped here, and why."""
+    print how many points it expands to and which of them will be skipped here, and why. With a cluster executor,
+    also that every engine group has a node that can take its hardware target."""
     from harness.execution.preflight import machine_report
 
+    executor = _executor_kind(executor)
     parsed, points = load_checked(suite)
-    report = machine_report(parsed, points)
-    if report.runnable == 0:
-        raise fail(f"{suite}: {report.nothing_runs()}")
+    kind = executor or parsed.executor.kind
+    _check_placement(suite, parsed, points, executor)
     groups = len({p.group_id for p in points})
     lines = [
         f"{suite}: ok — suite {parsed.name!r}, {_count(len(points), 'point')} in {_count(groups, 'engine group')}, "
-        f"{_count(parsed.repetitions, 'repetition')} each",
-        *(f"  {line}" for line in report.skip_lines()),
-        *(f"  note: {note}" for note in report.notes),
+        f"{_count(parsed.repetitions, 'repetition')} each"
     ]
+    if kind != "local":  # the cluster's nodes run the groups, not this machine
+        lines.append(f"  executor {kind}: every engine group has a node that can take its hardware target")
+    else:
+        report = machine_report(parsed, points)
+        if report.runnable == 0:
+            raise fail(f"{suite}: {report.nothing_runs()}")
+        lines += [*(f"  {line}" for line in report.skip_lines()), *(f"  note: {note}" for note in report.notes)]
     for line in lines:  # plain text: the suite's name is the user's, and `[...]` in it is not markup
         out.print(line, markup=False, highlight=False)
 
@@ -109,8 +155,10 @@ def run(
     usd_per_hour: Annotated[
         float | None, typer.Option(min=0.0, help="USD per device-hour for cost figures (overrides the suite's cost:)")
     ] = None,
+    executor: ExecutorOpt = None,
 ) -> None:
     """Run a sweep and store every point."""
+    executor = _executor_kind(executor)
     parsed, points = load_checked(suite)
     if dry_run:
         _dry_run(parsed, points)
@@ -118,25 +166,29 @@ def run(
 
     from harness.cli.hardware_commands import efficiency_lines
     from harness.cli.progress import RichReporter
-    from harness.execution.preflight import machine_report, preflight
+    from harness.execution.executors import PlacementError
     from harness.execution.runner import Interrupted, Runner
     from harness.results.frames import load_points
 
-    try:
-        preflight(parsed, points)
-    except SuiteError as exc:
-        raise fail(str(exc)) from None
-    for line in machine_report(parsed, points).skip_lines():  # said before the run, not discovered at its end
-        err.print(line, markup=False, highlight=False)
+    if (executor or parsed.executor.kind) == "local":  # a cluster's nodes, not this machine, run the groups
+        _check_here(parsed, points)
     st = open_store(store)
     resume_target = _resume_target(st, parsed, resume, run_id)
     log_dir = Path(st.url.removeprefix("sqlite:///")).parent / "logs" if st.url.startswith("sqlite") else None
     # the text it was validated from (read once, within bounds), not the file read again
     runner = Runner(
-        parsed, parsed._text, st, reporter=RichReporter(err, progress), log_dir=log_dir, usd_per_hour=usd_per_hour
+        parsed,
+        parsed._text,
+        st,
+        reporter=RichReporter(err, progress),
+        log_dir=log_dir,
+        executor=executor,
+        usd_per_hour=usd_per_hour,
     )
     try:
         outcome = runner.run(resume_run=resume_target)
+    except PlacementError as exc:
+        raise fail(str(exc)) from None
     except Interrupted as stop:
         _say_interrupted(stop, suite, store)
         raise typer.Exit(stop.exit_code) from None

@@ -82,7 +82,7 @@ class Runner:
         store: Store,
         reporter: Reporter | None = None,
         log_dir: Path | None = None,
-        executor: str = "local",
+        executor: str | None = None,
         usd_per_hour: float | None = None,
     ) -> None:
         self.suite = suite
@@ -90,7 +90,7 @@ class Runner:
         self.store = store
         self.reporter: Reporter = reporter or NullReporter()
         self.log_dir = log_dir or Path("results/logs")
-        self.executor = executor
+        self.executor = executor  # --executor: overrides the kind of the suite's `executor:`
         self.usd_per_hour = usd_per_hour  # --usd-per-hour: a price for cost figures, not part of the suite
 
     def open_run(self, resume_run: str | None = None) -> tuple[str, dict[str, dict[str, float | None]]]:
@@ -169,7 +169,10 @@ class Runner:
             reporter=self.reporter,
             done=done,
         )
-        executor = create_executor(self.executor, context)
+        spec = self.suite.executor
+        if self.executor is not None and self.executor != spec.kind:
+            spec = spec.model_copy(update={"kind": self.executor})
+        executor = create_executor(spec, context, self.suite.targets)
         self.reporter.run_started(run_id, self.suite.name, scenario.planned)
         try:
             results = scenario.run(executor.run_tasks)
