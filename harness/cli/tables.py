@@ -80,7 +80,7 @@ def search_lines(result: SearchResult) -> list[str]:
 
 def machine_lines(points: list[dict[str, Any]], run_fingerprint: dict[str, Any]) -> list[str]:
     """Where a run's points were measured: one line per machine (its hardware and nodes) with the points' indexes."""
-    from harness.hardware.machine import node_of, point_hardware
+    from harness.results.machines import node_of, point_hardware
 
     where: dict[tuple[str, str], list[int]] = {}
     for p in points:

@@ -1,9 +1,8 @@
 """The machine one point was measured on: host, CPU, GPUs, driver, and the cluster node that ran it.
 
 Points of one run may come from several machines (a Ray or Slurm executor places groups by hardware), so each point
-keeps its own fingerprint in ``describe.machine``; ``hardware_key`` is what must match before two points' numbers
-are paired by ``harness gate`` and ``harness compare`` (the host name and node id may differ: the same model of
-machine is the same hardware).
+keeps its own fingerprint in ``describe.machine``; ``harness.results.machines`` says what of it must match before
+two points' numbers are paired by ``harness gate`` and ``harness compare``.
 """
 
 from __future__ import annotations
@@ -16,8 +15,9 @@ from typing import Any
 import psutil
 
 from harness.measure.fingerprint import _cpu_model, _gpus
+from harness.results.machines import MACHINE_KEY
 
-MACHINE_KEY = "machine"  # where a point's ``describe`` keeps it
+__all__ = ["MACHINE_KEY", "machine"]
 
 
 def _node() -> dict[str, Any]:
@@ -52,33 +52,3 @@ def _static() -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     """This machine's fingerprint (the static part read once per process) and the node running it now."""
     return {**_static(), **_node()}
-
-
-def hardware_key(fp: dict[str, Any] | None) -> str | None:
-    """The hardware in one line: CPU model × count, GPUs, driver. ``None`` for a point stored without one."""
-    if not fp:
-        return None
-    cpu = f"{fp.get('cpu_model')} x{fp.get('cpu_count') or fp.get('cpu_count_logical')}"
-    names = fp.get("gpus") or []
-    gpus = ", ".join(g["name"] if isinstance(g, dict) else str(g) for g in names) or "no GPU"
-    driver = f" (driver {fp['driver']})" if fp.get("driver") else ""
-    return f"{cpu}; {gpus}{driver}"
-
-
-def point_hardware(point: dict[str, Any], run_fingerprint: dict[str, Any] | None = None) -> str | None:
-    """A stored point's hardware key: its own machine, else (stored before points had one) the run's."""
-    own = (point.get("describe") or {}).get(MACHINE_KEY)
-    return hardware_key(own or run_fingerprint)
-
-
-def node_of(point: dict[str, Any]) -> str:
-    """Where a stored point ran, in a few words: its host and cluster node."""
-    fp = (point.get("describe") or {}).get(MACHINE_KEY) or {}
-    where = fp.get("host") or "?"
-    if fp.get("ray_node_id"):
-        where += f" ray:{fp['ray_node_id'][:8]}"
-    if fp.get("slurm_job_id"):
-        where += f" slurm:{fp['slurm_job_id']}" + (
-            f"_{fp['slurm_array_task_id']}" if fp.get("slurm_array_task_id") else ""
-        )
-    return where
