@@ -156,6 +156,9 @@ def run(
         float | None, typer.Option(min=0.0, help="USD per device-hour for cost figures (overrides the suite's cost:)")
     ] = None,
     executor: ExecutorOpt = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="slurm: submit the tasks and return; `harness collect RUN` imports them")
+    ] = False,
 ) -> None:
     """Run a sweep and store every point."""
     executor = _executor_kind(executor)
@@ -167,6 +170,7 @@ def run(
     from harness.cli.hardware_commands import efficiency_lines
     from harness.cli.progress import RichReporter
     from harness.execution.executors import PlacementError
+    from harness.execution.executors.slurm import Submitted
     from harness.execution.runner import Interrupted, Runner
     from harness.results.frames import load_points
 
@@ -184,11 +188,15 @@ def run(
         log_dir=log_dir,
         executor=executor,
         usd_per_hour=usd_per_hour,
+        wait=not no_wait,
     )
     try:
         outcome = runner.run(resume_run=resume_target)
     except PlacementError as exc:
         raise fail(str(exc)) from None
+    except Submitted as queued:
+        out.print(f"{queued}", markup=False, highlight=False)
+        return
     except Interrupted as stop:
         _say_interrupted(stop, suite, store)
         raise typer.Exit(stop.exit_code) from None
@@ -238,3 +246,27 @@ def build_envs(suite: SuiteArg) -> None:
         out.print(f"{', '.join(p.engine.env.requirements)}: {python}", highlight=False, soft_wrap=True)
     if not seen:
         out.print(f"{suite}: no engine names an `env:`; nothing to build")
+
+
+def collect(
+    run: Annotated[str, typer.Argument(help="the run submitted with --no-wait (id, prefix or tag)")],
+    store: StoreOpt = DEFAULT_STORE,
+    wait: Annotated[bool, typer.Option(help="wait until every task has ended (--no-wait: import what landed)")] = True,
+    shared_dir: Annotated[str | None, typer.Option(help="where the tasks write (default: the suite's)")] = None,
+) -> None:
+    """Import the points of a run whose Slurm tasks were submitted earlier; the run is finished once all ended."""
+    from harness.execution.executors import PlacementError
+    from harness.execution.executors.collect import collect as collect_run
+
+    st = open_store(store)
+    try:
+        run_id = st.resolve(run)
+        got = collect_run(st, run_id, wait=wait, shared_dir=shared_dir)
+    except (StoreError, PlacementError, SuiteError) as exc:
+        raise fail(str(exc)) from None
+    for label, error in got.failures:
+        err.print(f"failed: {label}: {error}", markup=False, highlight=False)
+    left = f"; {got.pending} task(s) still queued or running" if got.pending else "; every task has ended"
+    out.print(f"run {run_id}: imported {got.ok} ok, {got.failed} failed{left}", markup=False, highlight=False)
+    if got.failed:
+        raise typer.Exit(EXIT_FAILED)

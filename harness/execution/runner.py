@@ -84,6 +84,7 @@ class Runner:
         log_dir: Path | None = None,
         executor: str | None = None,
         usd_per_hour: float | None = None,
+        wait: bool = True,
     ) -> None:
         self.suite = suite
         self.suite_text = suite_text
@@ -91,6 +92,7 @@ class Runner:
         self.reporter: Reporter = reporter or NullReporter()
         self.log_dir = log_dir or Path("results/logs")
         self.executor = executor  # --executor: overrides the kind of the suite's `executor:`
+        self.wait = wait  # --no-wait: a cluster executor submits the groups and returns (``harness collect``)
         self.usd_per_hour = usd_per_hour  # --usd-per-hour: a price for cost figures, not part of the suite
 
     def open_run(self, resume_run: str | None = None) -> tuple[str, dict[str, dict[str, float | None]]]:
@@ -169,9 +171,8 @@ class Runner:
             reporter=self.reporter,
             done=done,
         )
-        spec = self.suite.executor
-        if self.executor is not None and self.executor != spec.kind:
-            spec = spec.model_copy(update={"kind": self.executor})
+        spec = self.suite.executor.model_copy(update={"kind": self.executor or self.suite.executor.kind})
+        spec.wait = spec.wait and self.wait
         executor = create_executor(spec, context, self.suite.targets)
         self.reporter.run_started(run_id, self.suite.name, scenario.planned)
         try:

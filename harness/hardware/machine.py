@@ -26,6 +26,7 @@ def _node() -> dict[str, Any]:
     if os.environ.get("SLURM_JOB_ID"):
         node["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
         node["slurm_node"] = os.environ.get("SLURMD_NODENAME")
+        node["slurm_array_job_id"] = os.environ.get("SLURM_ARRAY_JOB_ID")
         node["slurm_array_task_id"] = os.environ.get("SLURM_ARRAY_TASK_ID")
     try:
         import ray  # only present with the `ray` extra; a Ray task has it initialised

@@ -76,6 +76,7 @@ class ExecutorSpec(_Strict):
     )
     sbatch_args: list[Name] = Field(default_factory=list, description="Slurm: extra sbatch options, e.g. --account=x")
     time_limit: Name | None = Field(default=None, description="Slurm: --time of each task, e.g. 01:00:00")
+    wait: bool = Field(default=True, description="Slurm: wait for the tasks (false: submit; `harness collect`)")
     poll_s: Float = Field(default=2.0, description="Slurm: how often the driver looks for finished tasks")
 
     @model_validator(mode="before")

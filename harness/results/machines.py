@@ -38,9 +38,8 @@ def node_of(point: dict[str, Any]) -> str:
     if fp.get("ray_node_id"):
         where += f" ray:{fp['ray_node_id'][:8]}"
     if fp.get("slurm_job_id"):
-        where += f" slurm:{fp['slurm_job_id']}" + (
-            f"_{fp['slurm_array_task_id']}" if fp.get("slurm_array_task_id") else ""
-        )
+        array = fp.get("slurm_array_job_id")
+        where += f" slurm:{array}_{fp.get('slurm_array_task_id')}" if array else f" slurm:{fp['slurm_job_id']}"
     return where
 
 
