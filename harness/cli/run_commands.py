@@ -27,7 +27,7 @@ from harness.plan.schema import ArgSearchSpec, Suite, SuiteError
 from harness.results.store import Store, StoreError
 
 if TYPE_CHECKING:
-    from harness.execution.runner import Interrupted
+    from harness.execution.runner import Interrupted, Runner, RunOutcome
 
 
 def _count(n: int, noun: str) -> str:
@@ -145,6 +145,24 @@ def _say_interrupted(stop: Interrupted, suite: Path, store: str) -> None:
     )
 
 
+def _run_or_exit(runner: Runner, resume_target: str | None, suite: Path, store: str) -> RunOutcome:
+    """The runner's outcome, or the exit that says why there is none (unplaceable, queued, interrupted)."""
+    from harness.execution.executors import PlacementError
+    from harness.execution.executors.slurm import Submitted
+    from harness.execution.runner import Interrupted
+
+    try:
+        return runner.run(resume_run=resume_target)
+    except PlacementError as exc:
+        raise fail(str(exc)) from None
+    except Submitted as queued:
+        out.print(f"{queued}", markup=False, highlight=False)
+        raise typer.Exit(0) from None
+    except Interrupted as stop:
+        _say_interrupted(stop, suite, store)
+        raise typer.Exit(stop.exit_code) from None
+
+
 def run(
     suite: SuiteArg,
     store: StoreOpt = DEFAULT_STORE,
@@ -169,9 +187,7 @@ def run(
 
     from harness.cli.hardware_commands import efficiency_lines
     from harness.cli.progress import RichReporter
-    from harness.execution.executors import PlacementError
-    from harness.execution.executors.slurm import Submitted
-    from harness.execution.runner import Interrupted, Runner
+    from harness.execution.runner import Runner
     from harness.results.frames import load_points
 
     if (executor or parsed.executor.kind) == "local":  # a cluster's nodes, not this machine, run the groups
@@ -190,16 +206,7 @@ def run(
         usd_per_hour=usd_per_hour,
         wait=not no_wait,
     )
-    try:
-        outcome = runner.run(resume_run=resume_target)
-    except PlacementError as exc:
-        raise fail(str(exc)) from None
-    except Submitted as queued:
-        out.print(f"{queued}", markup=False, highlight=False)
-        return
-    except Interrupted as stop:
-        _say_interrupted(stop, suite, store)
-        raise typer.Exit(stop.exit_code) from None
+    outcome = _run_or_exit(runner, resume_target, suite, store)
     frame = load_points(st, outcome.run_id)
     out.print(points_table(frame, f"run {outcome.run_id} ({parsed.name})"))
     for line in efficiency_lines(st.points(outcome.run_id)):

@@ -187,7 +187,8 @@ class SlurmExecutor(Executor):
         self._submit(folder, tasks)
         self.context.reporter.message(f"submitted {len(tasks)} slurm task(s) in {folder}")
         if not self.spec.wait:
-            raise Submitted(f"{len(tasks)} slurm task(s) queued in {folder}; import them with harness collect")
+            run_id = self.context.run_id
+            raise Submitted(f"run {run_id}: {len(tasks)} slurm task(s) queued in {folder}; harness collect {run_id}")
         measured: dict[str, StoredPoint] = {}
 
         def sink(stored: StoredPoint) -> None:
