@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     _echo_engine()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local cluster; Ray would write ~/.ray/auth_token
     import ray
 
     ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)

@@ -91,10 +91,16 @@ class Cluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
+@pytest.fixture
+def cli_env(cli_env: dict[str, str]) -> dict[str, str]:
+    return dict(cli_env, RAY_AUTH_MODE="disabled")  # as the cluster: no token written into ~/.ray
+
+
 @pytest.fixture(scope="module")
 def cluster(echo_plugin: Path) -> Iterator[Cluster]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(echo_plugin), os.environ.get("PYTHONPATH")])))
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env["RAY_AUTH_MODE"] = "disabled"  # a private cluster on 127.0.0.1; Ray would write a token into ~/.ray
     c = Cluster(env)
     try:
         c.start("--head", f"--port={c.port}", "--include-dashboard=false", '--resources={"accel_a": 1}')

@@ -122,6 +122,7 @@ class RayExecutor(Executor):
     def run_tasks(self, tasks: Sequence[GroupTask]) -> list[TaskOutcome]:
         ray = self._connect()
         remote = ray.remote(_group_task)
+        self._streams: list[Any] = []
         nodes = self._nodes()
         events: queue.Queue[tuple[_Running, str, Any]] = queue.Queue()
         running: list[_Running] = []
@@ -135,6 +136,19 @@ class RayExecutor(Executor):
                 continue
             self._submit(remote, state, events)
             active += 1
+        try:
+            self._follow(remote, events, active)
+        except BaseException:  # Ctrl-C, SIGTERM: the groups still on the cluster stop too
+            for stream in self._streams:
+                try:
+                    ray.cancel(stream, force=True)
+                except Exception:  # already ended
+                    continue
+            raise
+        return [s.outcome or self._outcome(s) for s in running]
+
+    def _follow(self, remote: Any, events: queue.Queue[tuple[_Running, str, Any]], active: int) -> None:
+        """Hand each group's events to the store as they come, until every group has ended."""
         while active:
             state, kind, payload = events.get()
             if kind == "point":
@@ -152,7 +166,6 @@ class RayExecutor(Executor):
                 if self._lost(state, payload):
                     self._submit(remote, state, events)
                     active += 1
-        return [s.outcome or self._outcome(s) for s in running]
 
     def _submit(self, remote: Any, state: _Running, events: queue.Queue[tuple[_Running, str, Any]]) -> None:
         """One Ray task for the group (its pending points); a thread follows its stream into ``events``."""
@@ -161,6 +174,7 @@ class RayExecutor(Executor):
         task = state.task.model_copy(update={"points": state.pending()})
         options = {**ray_request(self.target(task)), "num_returns": "streaming", "max_retries": 0}
         stream = remote.options(**options).remote(NodeJob.build(task, self.context))
+        self._streams.append(stream)
 
         def follow() -> None:
             try:

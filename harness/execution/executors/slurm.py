@@ -8,6 +8,7 @@ submits and returns; ``harness collect`` imports what landed since.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from harness.execution.stored import StoredPoint
 from harness.plan.placement import ExecutorSpec, HardwareTarget
 from harness.plan.points import Point
 from harness.results.store import StoreError
-from harness.scenarios.base import GroupTask, Measured, TaskOutcome
+from harness.scenarios.base import GroupTask, Measured, SearchResult, TaskOutcome
 
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL"}
 ENDED |= {"DEADLINE", "SPECIAL_EXIT", "REVOKED"}
@@ -196,9 +197,16 @@ class SlurmExecutor(Executor):
             self.context.sink(stored)
 
         follower = Follower(folder, sink, at_ns=self.context.clock.now_ns)
-        while not follower.poll(task_states(follower.jobs())):
-            time.sleep(self.spec.poll_s)
-        return [TaskOutcome(measured=[_measured(p, measured) for p in task.points]) for task in tasks]
+        try:
+            while not follower.poll(task_states(follower.jobs())):
+                time.sleep(self.spec.poll_s)
+        except BaseException:  # Ctrl-C, SIGTERM: nothing left running for a driver that is gone (use --no-wait)
+            subprocess.run(["scancel", *sorted(follower.jobs())], capture_output=True, timeout=60, check=False)
+            raise
+        return [
+            TaskOutcome(measured=[_measured(p, measured) for p in task.points], searches=_searches(folder, i))
+            for i, task in enumerate(tasks)
+        ]
 
 
 def _measured(point: Point, stored: dict[str, StoredPoint]) -> Measured:
@@ -206,3 +214,12 @@ def _measured(point: Point, stored: dict[str, StoredPoint]) -> Measured:
     if found is None:
         return Measured(point, "failed")
     return Measured(point, found.status, found.aggregates() if found.status == "ok" else None, found.error)
+
+
+def _searches(folder: Path, index: int) -> list[SearchResult]:
+    """The searches a task answered (its ``done`` file), for the runner to record."""
+    try:
+        done = json.loads(done_path(folder, index).read_text())
+    except (OSError, ValueError):
+        return []
+    return [SearchResult.model_validate(s) for s in done.get("searches", [])]
