@@ -54,3 +54,15 @@ def test_a_target_as_sbatch_options() -> None:
 def test_executor_shorthand_and_defaults() -> None:
     assert ExecutorSpec.model_validate("ray").kind == "ray"
     assert ExecutorSpec().kind == "local" and ExecutorSpec().retries == 0 and ExecutorSpec().wait
+
+
+def test_slurm_tasks_get_no_store_url_or_secrets(monkeypatch) -> None:
+    from harness.execution.executors.slurm import task_environment
+
+    monkeypatch.setenv("HARNESS_STORE", "postgresql+psycopg://bench:hunter2@db/bench")
+    monkeypatch.setenv("HF_TOKEN", "hf_abc")
+    monkeypatch.setenv("PGPASSWORD", "hunter2")
+    monkeypatch.setenv("SLURM_CONF", "/etc/slurm/slurm.conf")
+    env = task_environment()
+    assert "hunter2" not in repr(env) and "hf_abc" not in repr(env)
+    assert env["SLURM_CONF"] == "/etc/slurm/slurm.conf"

@@ -54,7 +54,7 @@ class NodeJob(BaseModel):
             task=task,
             run_id=context.run_id,
             settings=context.settings,
-            log_dir=str(context.log_dir),
+            log_dir=str(context.log_dir.resolve()),  # a node's worker does not start in the driver's folder
             wall_origin_ns=wall_origin,
             done=done,
         )

@@ -9,6 +9,7 @@ submits and returns; ``harness collect`` imports what landed since.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -35,9 +36,23 @@ class Submitted(Exception):  # noqa: N818 - not an error: the run goes on on the
     """``--no-wait``: the tasks are queued; ``harness collect`` imports their points later."""
 
 
+SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "CREDENTIAL", "API_KEY")
+
+
+def task_environment() -> dict[str, str]:
+    """This process's environment without the store's URL or anything named like a secret: sbatch hands the
+    submitting environment to every task (``--export=ALL``), and a task needs no database or credentials."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k != "HARNESS_STORE" and not any(word in k.upper() for word in SECRET_WORDS)
+    }
+
+
 def _slurm(*args: str) -> str:
     try:
-        done = subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=False)
+        env = task_environment()
+        done = subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise PlacementError(f"executor slurm: {args[0]}: {exc}") from None
     if done.returncode != 0:
