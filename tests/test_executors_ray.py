@@ -110,7 +110,7 @@ def cluster(echo_plugin: Path) -> Iterator[Cluster]:
         c.stop()
 
 
-def _suite(path: Path, address: str, b_args: str = "{}") -> Path:
+def _suite(path: Path, address: str, b_args: str = "{}", extra: str = "") -> Path:
     path.write_text(
         f"""
 name: two-targets
@@ -126,7 +126,7 @@ repetitions: 1
 warmup: 0
 idle_s: 0
 timeout_s: 120
-"""
+{extra}"""
     )
     return path
 
@@ -169,6 +169,24 @@ def test_a_target_no_node_has_fails_validate_with_the_reason(
     result = run_cli(["validate", str(suite)], cli_env, tmp_path)
     assert result.returncode == 2
     assert "accel_c=1; no alive node has it" in result.stderr
+
+
+def test_resume_continues_a_local_run_on_ray(cluster: Cluster, tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """Both groups fail locally (the engine's load outlasts load_timeout_s in that session); --resume --executor ray
+    measures them on their nodes, in the same run."""
+    suite = _suite(tmp_path / "suite.yaml", cluster.address, extra="load_timeout_s: 8\n")
+    db = tmp_path / "r.db"
+    slow = dict(cli_env, HARNESS_ECHO_LOAD_MS="60000")
+    first = run_cli(["run", str(suite), "--store", str(db), "--no-progress", "--executor", "local"], slow, tmp_path)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert {p["status"] for p in _points(db).values()} == {"failed"}
+    resumed = run_cli(["run", str(suite), "--store", str(db), "--no-progress", "--resume"], cli_env, tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*), max(status) FROM run").fetchone() == (1, "finished")
+    points = _points(db)
+    assert {p["status"] for p in points.values()} == {"ok"}
+    assert all(p["machine"]["ray_node_id"] for p in points.values())
 
 
 def test_a_lost_node_fails_its_point_with_the_cause(cluster: Cluster, tmp_path: Path, cli_env: dict[str, str]) -> None:
