@@ -82,3 +82,14 @@ def test_bad_executor_and_targets_exit_2(tmp_path: Path, cli_env: dict[str, str]
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_suite_hash_ignores_the_executor_and_stays_as_before_for_suites_without_targets() -> None:
+    from harness.plan.expand import suite_hash
+    from harness.plan.loader import parse_suite
+
+    text = "name: x\nengines: [{adapter: hf}]\n"
+    assert suite_hash(parse_suite(text)) == "18967f0488b5"  # the hash before executors and targets existed
+    assert suite_hash(parse_suite(text + "executor: {kind: slurm, shared_dir: /s}\n")) == "18967f0488b5"
+    targeted = "name: x\ntargets: {a: {gpus: 1}}\nengines: [{adapter: hf, hardware: a}]\n"
+    assert suite_hash(parse_suite(targeted)) != "18967f0488b5"
