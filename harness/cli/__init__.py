@@ -17,6 +17,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "validate": run_commands.validate,
     "run": run_commands.run,
     "env": run_commands.build_envs,
+    "collect": run_commands.collect,
     "ls": results_commands.list_runs,
     "show": results_commands.show,
     "export": results_commands.export,

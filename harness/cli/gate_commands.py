@@ -12,6 +12,13 @@ from harness.cli.app import DEFAULT_STORE, EXIT_FAILED, StoreOpt, err, fail, ope
 from harness.cli.tables import fmt, known
 from harness.results.store import StoreError
 
+AllowHardwareOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-different-hardware", help="pair points measured on different hardware (CPU, GPUs, driver) anyway"
+    ),
+]
+
 
 def gate(
     baseline: Annotated[str, typer.Option("--baseline", "-b", help="run id, tag (e.g. main) or bundle file")],
@@ -23,6 +30,7 @@ def gate(
     junit: Annotated[Path | None, typer.Option(help="write JUnit XML")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the verdicts as JSON")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="list unchanged comparisons too")] = False,
+    allow_different_hardware: AllowHardwareOpt = False,
 ) -> None:
     """Decide whether the candidate regressed against the baseline. Exit 1 on a regression or a newly failed point."""
     from harness.gate.inputs import GateInputError, load_gate_runs
@@ -31,7 +39,7 @@ def gate(
 
     st = open_store(store)
     try:
-        runs = load_gate_runs(open_run(st, baseline), open_run(st, candidate))
+        runs = load_gate_runs(open_run(st, baseline), open_run(st, candidate), allow_different_hardware)
     except (StoreError, GateInputError) as exc:
         raise fail(str(exc)) from None
     config = runs.config
@@ -59,9 +67,11 @@ def gate(
 def compare(
     runs: Annotated[list[str], typer.Argument(help="two or more run ids, tags or bundle files; first = reference")],
     store: StoreOpt = DEFAULT_STORE,
+    allow_different_hardware: AllowHardwareOpt = False,
 ) -> None:
     """Side-by-side table of every point's key metrics across runs, with the change against the first run and CIs."""
     from harness.results.compare import compare_runs
+    from harness.results.machines import HardwareMismatch
     from harness.results.runref import open_run
 
     if len(runs) < 2:
@@ -71,7 +81,10 @@ def compare(
         opened = [open_run(st, ref) for ref in runs]
     except StoreError as exc:
         raise fail(str(exc)) from None
-    frame = compare_runs(opened)
+    try:
+        frame = compare_runs(opened, allow_different_hardware=allow_different_hardware)
+    except HardwareMismatch as exc:
+        raise fail(str(exc)) from None
     if frame.empty:
         raise fail(f"run {opened[0][1]} has no points to compare")
     table = Table(title="compare: " + " vs ".join(r for _, r in opened), title_justify="left")

@@ -43,6 +43,7 @@ def show(
 ) -> None:
     """Show a run's points with their key metrics (median across repetitions ± half the 95% CI)."""
     from harness.cli.hardware_commands import best_table, efficiency_lines
+    from harness.cli.tables import machine_lines
     from harness.results.frames import load_points
     from harness.scenarios.base import SearchResult
 
@@ -60,6 +61,8 @@ def show(
     out.print(points_table(frame, f"run {meta['run_id']}"))
     for line in efficiency_lines(st.points(meta["run_id"])):
         out.print(line, highlight=False)
+    for line in machine_lines(st.points(meta["run_id"]), fp):
+        out.print(line, markup=False, highlight=False)
     if best:
         out.print(best_table(frame, meta["suite_yaml"]))
     for result in SearchResult.from_stored(st.points(meta["run_id"])):

@@ -18,6 +18,7 @@ from harness.cli.app import (
     err,
     fail,
     load_checked,
+    open_store,
     out,
 )
 from harness.cli.tables import points_table, search_lines
@@ -26,29 +27,75 @@ from harness.plan.schema import ArgSearchSpec, Suite, SuiteError
 from harness.results.store import Store, StoreError
 
 if TYPE_CHECKING:
-    from harness.execution.runner import Interrupted
+    from harness.execution.runner import Interrupted, Runner, RunOutcome
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def validate(suite: SuiteArg) -> None:
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option("--executor", help="where groups run: local, ray or slurm (default: the suite's `executor:`)"),
+]
+
+
+def _executor_kind(value: str | None) -> str | None:
+    from harness.plan.placement import EXECUTOR_KINDS
+
+    if value is not None and value not in EXECUTOR_KINDS:
+        raise fail(f"--executor: unknown executor {value!r}; use one of {', '.join(EXECUTOR_KINDS)}")
+    return value
+
+
+def _check_placement(suite: Path, parsed: Suite, points: list[Point], kind: str | None) -> None:
+    """Every group has a node of the executor's cluster that can take it (exit 2 with the reasons otherwise)."""
+    from harness.execution.executors import PlacementError, placement_problems
+
+    if (kind or parsed.executor.kind) == "local":
+        return
+    try:
+        problems = placement_problems(parsed, points, kind)
+    except PlacementError as exc:
+        raise fail(f"{suite}: {exc}") from None
+    if problems:
+        raise fail(f"{suite}: {len(problems)} group(s) cannot be placed: " + "; ".join(problems))
+
+
+def _check_here(parsed: Suite, points: list[Point]) -> None:
+    """The engines' own checks on this machine (exit 2), and which points it will skip, said before the run."""
+    from harness.execution.preflight import machine_report, preflight
+
+    try:
+        preflight(parsed, points)
+    except SuiteError as exc:
+        raise fail(str(exc)) from None
+    for line in machine_report(parsed, points).skip_lines():
+        err.print(line, markup=False, highlight=False)
+
+
+def validate(suite: SuiteArg, executor: ExecutorOpt = None) -> None:
     """Check a suite (schema, adapters, quantizations, devices, samplers, the files it names) and this machine, and
-    print how many points it expands to and which of them will be skipped here, and why."""
+    print how many points it expands to and which of them will be skipped here, and why. With a cluster executor,
+    also that every engine group has a node that can take its hardware target."""
     from harness.execution.preflight import machine_report
 
+    executor = _executor_kind(executor)
     parsed, points = load_checked(suite)
-    report = machine_report(parsed, points)
-    if report.runnable == 0:
-        raise fail(f"{suite}: {report.nothing_runs()}")
+    kind = executor or parsed.executor.kind
+    _check_placement(suite, parsed, points, executor)
     groups = len({p.group_id for p in points})
     lines = [
         f"{suite}: ok — suite {parsed.name!r}, {_count(len(points), 'point')} in {_count(groups, 'engine group')}, "
-        f"{_count(parsed.repetitions, 'repetition')} each",
-        *(f"  {line}" for line in report.skip_lines()),
-        *(f"  note: {note}" for note in report.notes),
+        f"{_count(parsed.repetitions, 'repetition')} each"
     ]
+    if kind != "local":  # the cluster's nodes run the groups, not this machine
+        lines.append(f"  executor {kind}: every engine group has a node that can take its hardware target")
+    else:
+        report = machine_report(parsed, points)
+        if report.runnable == 0:
+            raise fail(f"{suite}: {report.nothing_runs()}")
+        lines += [*(f"  {line}" for line in report.skip_lines()), *(f"  note: {note}" for note in report.notes)]
     for line in lines:  # plain text: the suite's name is the user's, and `[...]` in it is not markup
         out.print(line, markup=False, highlight=False)
 
@@ -98,6 +145,24 @@ def _say_interrupted(stop: Interrupted, suite: Path, store: str) -> None:
     )
 
 
+def _run_or_exit(runner: Runner, resume_target: str | None, suite: Path, store: str) -> RunOutcome:
+    """The runner's outcome, or the exit that says why there is none (unplaceable, queued, interrupted)."""
+    from harness.execution.executors import PlacementError
+    from harness.execution.executors.slurm import Submitted
+    from harness.execution.runner import Interrupted
+
+    try:
+        return runner.run(resume_run=resume_target)
+    except PlacementError as exc:
+        raise fail(str(exc)) from None
+    except Submitted as queued:
+        out.print(f"{queued}", markup=False, highlight=False)
+        raise typer.Exit(0) from None
+    except Interrupted as stop:
+        _say_interrupted(stop, suite, store)
+        raise typer.Exit(stop.exit_code) from None
+
+
 def run(
     suite: SuiteArg,
     store: StoreOpt = DEFAULT_STORE,
@@ -108,8 +173,13 @@ def run(
     usd_per_hour: Annotated[
         float | None, typer.Option(min=0.0, help="USD per device-hour for cost figures (overrides the suite's cost:)")
     ] = None,
+    executor: ExecutorOpt = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="slurm: submit the tasks and return; `harness collect RUN` imports them")
+    ] = False,
 ) -> None:
     """Run a sweep and store every point."""
+    executor = _executor_kind(executor)
     parsed, points = load_checked(suite)
     if dry_run:
         _dry_run(parsed, points)
@@ -117,16 +187,11 @@ def run(
 
     from harness.cli.hardware_commands import efficiency_lines
     from harness.cli.progress import RichReporter
-    from harness.execution.preflight import machine_report, preflight
-    from harness.execution.runner import Interrupted, Runner
+    from harness.execution.runner import Runner
     from harness.results.frames import load_points
 
-    try:
-        preflight(parsed, points)
-    except SuiteError as exc:
-        raise fail(str(exc)) from None
-    for line in machine_report(parsed, points).skip_lines():  # said before the run, not discovered at its end
-        err.print(line, markup=False, highlight=False)
+    if (executor or parsed.executor.kind) == "local":  # a cluster's nodes, not this machine, run the groups
+        _check_here(parsed, points)
     try:  # a run creates its store, but a run to resume is in one that exists
         st = Store(store, create=not resume)
     except StoreError as exc:
@@ -138,13 +203,16 @@ def run(
     log_dir = st.path.parent / "logs" if st.path is not None else None
     # the text it was validated from (read once, within bounds), not the file read again
     runner = Runner(
-        parsed, parsed._text, st, reporter=RichReporter(err, progress), log_dir=log_dir, usd_per_hour=usd_per_hour
+        parsed,
+        parsed._text,
+        st,
+        reporter=RichReporter(err, progress),
+        log_dir=log_dir,
+        executor=executor,
+        usd_per_hour=usd_per_hour,
+        wait=not no_wait,
     )
-    try:
-        outcome = runner.run(resume_run=resume_target)
-    except Interrupted as stop:
-        _say_interrupted(stop, suite, store)
-        raise typer.Exit(stop.exit_code) from None
+    outcome = _run_or_exit(runner, resume_target, suite, store)
     frame = load_points(st, outcome.run_id)
     out.print(points_table(frame, f"run {outcome.run_id} ({parsed.name})"))
     for line in efficiency_lines(st.points(outcome.run_id)):
@@ -191,3 +259,27 @@ def build_envs(suite: SuiteArg) -> None:
         out.print(f"{', '.join(p.engine.env.requirements)}: {python}", highlight=False, soft_wrap=True)
     if not seen:
         out.print(f"{suite}: no engine names an `env:`; nothing to build")
+
+
+def collect(
+    run: Annotated[str, typer.Argument(help="the run submitted with --no-wait (id, prefix or tag)")],
+    store: StoreOpt = DEFAULT_STORE,
+    wait: Annotated[bool, typer.Option(help="wait until every task has ended (--no-wait: import what landed)")] = True,
+    shared_dir: Annotated[str | None, typer.Option(help="where the tasks write (default: the suite's)")] = None,
+) -> None:
+    """Import the points of a run whose Slurm tasks were submitted earlier; the run is finished once all ended."""
+    from harness.execution.executors import PlacementError
+    from harness.execution.executors.collect import collect as collect_run
+
+    st = open_store(store)
+    try:
+        run_id = st.resolve(run)
+        got = collect_run(st, run_id, wait=wait, shared_dir=shared_dir)
+    except (StoreError, PlacementError, SuiteError) as exc:
+        raise fail(str(exc)) from None
+    for label, error in got.failures:
+        err.print(f"failed: {label}: {error}", markup=False, highlight=False)
+    left = f"; {got.pending} task(s) still queued or running" if got.pending else "; every task has ended"
+    out.print(f"run {run_id}: imported {got.ok} ok, {got.failed} failed{left}", markup=False, highlight=False)
+    if got.failed:
+        raise typer.Exit(EXIT_FAILED)

@@ -76,3 +76,18 @@ def search_lines(result: SearchResult) -> list[str]:
         f"{best.point_id}, trial {best.number + 1})"
     )
     return lines
+
+
+def machine_lines(points: list[dict[str, Any]], run_fingerprint: dict[str, Any]) -> list[str]:
+    """Where a run's points were measured: one line per machine (its hardware and nodes) with the points' indexes."""
+    from harness.results.machines import node_of, point_hardware
+
+    where: dict[tuple[str, str], list[int]] = {}
+    for p in points:
+        if not (p.get("describe") or {}).get("machine"):
+            continue  # stored before points had their own machine: the run's line above says where
+        key = (point_hardware(p, run_fingerprint) or "?", node_of(p))
+        where.setdefault(key, []).append(p["idx"])
+    return [
+        f"points {', '.join(map(str, sorted(idx)))}: {node} — {hardware}" for (hardware, node), idx in where.items()
+    ]

@@ -82,15 +82,17 @@ class Runner:
         store: Store,
         reporter: Reporter | None = None,
         log_dir: Path | None = None,
-        executor: str = "local",
+        executor: str | None = None,
         usd_per_hour: float | None = None,
+        wait: bool = True,
     ) -> None:
         self.suite = suite
         self.suite_text = suite_text
         self.store = store
         self.reporter: Reporter = reporter or NullReporter()
         self.log_dir = log_dir or Path("results/logs")
-        self.executor = executor
+        self.executor = executor  # --executor: overrides the kind of the suite's `executor:`
+        self.wait = wait  # --no-wait: a cluster executor submits the groups and returns (``harness collect``)
         self.usd_per_hour = usd_per_hour  # --usd-per-hour: a price for cost figures, not part of the suite
 
     def open_run(self, resume_run: str | None = None) -> tuple[str, dict[str, dict[str, float | None]]]:
@@ -169,7 +171,9 @@ class Runner:
             reporter=self.reporter,
             done=done,
         )
-        executor = create_executor(self.executor, context)
+        spec = self.suite.executor.model_copy(update={"kind": self.executor or self.suite.executor.kind})
+        spec.wait = spec.wait and self.wait
+        executor = create_executor(spec, context, self.suite.targets)
         self.reporter.run_started(run_id, self.suite.name, scenario.planned)
         try:
             results = scenario.run(executor.run_tasks)

@@ -12,6 +12,7 @@ from harness.gate.config import GateConfig
 from harness.gate.verdicts import GateReport, gate_runs
 from harness.plan.loader import parse_suite
 from harness.plan.schema import SuiteError
+from harness.results.machines import HardwareMismatch, check_same_hardware
 from harness.results.store import Store, StoreError
 
 
@@ -36,8 +37,11 @@ class GateRuns:
         return gate_runs(self.baseline, self.candidate, self.config)
 
 
-def load_gate_runs(baseline: tuple[Store, str], candidate: tuple[Store, str]) -> GateRuns:
-    """Both runs and the gate configuration of the candidate's suite. Raises ``StoreError`` or ``GateInputError``."""
+def load_gate_runs(
+    baseline: tuple[Store, str], candidate: tuple[Store, str], allow_different_hardware: bool = False
+) -> GateRuns:
+    """Both runs and the gate configuration of the candidate's suite. Raises ``StoreError`` or ``GateInputError``
+    (also for points of both runs measured on different hardware, unless ``allow_different_hardware``)."""
     base, cand = gate_input(*baseline), gate_input(*candidate)
     base_id, cand_id = baseline[1], candidate[1]
     if not {p["point_id"] for p in base["points"]} & {p["point_id"] for p in cand["points"]}:
@@ -45,6 +49,13 @@ def load_gate_runs(baseline: tuple[Store, str], candidate: tuple[Store, str]) ->
             f"incompatible runs: no point in common between {base_id} (suite "
             f"{base['run']['suite_name']!r}) and {cand_id} (suite {cand['run']['suite_name']!r})"
         )
+    if not allow_different_hardware:
+        try:
+            check_same_hardware(
+                (base["points"], base["run"]["fingerprint"]), (cand["points"], cand["run"]["fingerprint"]), "the gate"
+            )
+        except HardwareMismatch as exc:
+            raise GateInputError(str(exc)) from None
     try:
         suite = parse_suite(cand["run"]["suite_yaml"], f"suite of run {cand_id}")
         config = GateConfig.model_validate(suite.gate)

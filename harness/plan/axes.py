@@ -5,7 +5,17 @@ from __future__ import annotations
 # Short axis names (as used in zip/exclude and shown in tables) → where they live in a point's config.
 # The parallelism axes: how many devices a point spans (``harness.execution.parallel`` checks and launches them).
 PARALLEL_FIELDS = ("tensor_parallel", "pipeline_parallel", "replicas")
-ENGINE_FIELDS = ("adapter", "model", "dtype", "quantization", "device", "threads", "visible_gpus", *PARALLEL_FIELDS)
+ENGINE_FIELDS = (
+    "adapter",
+    "model",
+    "dtype",
+    "quantization",
+    "device",
+    "threads",
+    "visible_gpus",
+    "hardware",
+    *PARALLEL_FIELDS,
+)
 AXIS_PATHS: dict[str, tuple[str, str]] = {
     **{f: ("engine", f) for f in ENGINE_FIELDS},
     **{f: ("workload", f) for f in ("input_tokens", "output_tokens", "batch_size", "num_batches")},

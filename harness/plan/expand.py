@@ -162,4 +162,11 @@ def expand(suite: Suite) -> list[Point]:
 
 
 def suite_hash(suite: Suite) -> str:
-    return stable_hash(suite.model_dump(mode="json"))
+    """What ``--resume`` finds a suite's runs by. Where it runs (``executor:``) is not part of it, so a run goes on
+    under another executor; ``targets:`` only when declared, so hashes of suites without them stay as they were."""
+    exclude: dict[str, Any] = {"executor": True}
+    if not suite.targets:
+        exclude["targets"] = True
+    if all(e.hardware is None for e in suite.engines):
+        exclude["engines"] = {"__all__": {"hardware"}}
+    return stable_hash(suite.model_dump(mode="json", exclude=exclude))

@@ -35,6 +35,7 @@ class EngineConfig(_Strict):
     tensor_parallel: int = 1
     pipeline_parallel: int = 1
     replicas: int = 1
+    hardware: str | None = None  # a target of the suite's ``targets:`` (where the group runs)
 
     @property
     def devices_per_replica(self) -> int:
@@ -46,10 +47,11 @@ class EngineConfig(_Strict):
         return self.devices_per_replica * self.replicas
 
     def identity(self) -> dict[str, Any]:
-        """What identifies this engine; ``env`` and the parallelism axes only when set, so ids of suites without
-        them stay as they were."""
+        """What identifies this engine; ``env``, ``hardware`` and the parallelism axes only when set, so ids of
+        suites without them stay as they were."""
         unset = {"env"} if self.env is None else set()
         unset |= {f for f in PARALLEL_FIELDS if getattr(self, f) == 1}
+        unset |= {"hardware"} if self.hardware is None else set()
         return self.model_dump(exclude=unset)
 
     def group_id(self) -> str:

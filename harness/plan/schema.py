@@ -25,6 +25,7 @@ from harness.plan.fields import (
     VisibleGpus,
     check_range,
 )
+from harness.plan.placement import ExecutorSpec, HardwareTarget, check_targets
 from harness.workload.lengths import Distribution
 from harness.workload.sources import PromptSource
 from harness.workload.traffic import Sessions, SharedPrefix
@@ -88,6 +89,7 @@ class EngineSpec(_Strict):
     device: Device | list[Device] = "cpu"
     threads: Int | None | list[Int | None] = None
     visible_gpus: VisibleGpus | None | list[VisibleGpus | None] = None
+    hardware: Name | None | list[Name | None] = Field(default=None, description="a target of `targets:` (an axis)")
     tensor_parallel: Int | list[Int] = Field(default=1, description="devices one copy of the model is split over")
     pipeline_parallel: Int | list[Int] = Field(default=1, description="pipeline stages (layers split by device)")
     replicas: Int | list[Int] = Field(default=1, description="independent engines behind the load generator")
@@ -97,7 +99,9 @@ class EngineSpec(_Strict):
     )
     env: EnvSpec | None = Field(default=None, description="an environment the harness builds and caches")
 
-    @field_validator("adapter", "model", "dtype", "quantization", "device", "threads", "visible_gpus", *PARALLEL_FIELDS)
+    @field_validator(
+        "adapter", "model", "dtype", "quantization", "device", "threads", "visible_gpus", "hardware", *PARALLEL_FIELDS
+    )
     @classmethod
     def _axis_has_values(cls, value: Any) -> Any:
         return _not_empty_axis(value)
@@ -329,6 +333,8 @@ class Suite(_Strict):
     fidelity: bool = Field(default=False, description="KL/top-1/perplexity against float32 on a fixed text")
     gate: dict[Name, Any] = Field(default_factory=dict)
     cost: CostSpec = Field(default_factory=CostSpec, description="USD per device-hour and per kWh")
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="where groups run: local, ray, slurm")
+    targets: dict[Name, HardwareTarget] = Field(default_factory=dict, description="what engines' `hardware:` names")
     search: Annotated[ServingSearchSpec | ArgSearchSpec, Field(discriminator="mode")] | None = Field(
         default=None,
         description="serving: rate sweep or SLO search (mode rate_sweep|slo); any engine: engine-"
@@ -366,6 +372,7 @@ class Suite(_Strict):
 
     @model_validator(mode="after")
     def _check_axes(self) -> Suite:
+        check_targets(self.engines, self.targets)
         for group in self.zip:
             for axis in group:
                 if not is_axis(axis):

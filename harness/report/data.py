@@ -334,7 +334,7 @@ def _gate(base: tuple[Store, str], cand: tuple[Store, str]) -> dict[str, Any]:
 
 
 def _comparison(opened: list[tuple[Store, str]]) -> dict[str, Any]:
-    frame = compare_runs(opened)
+    frame = compare_runs(opened, allow_different_hardware=True)  # shown side by side; the gate below refuses
     rows = [{k: rnd(v) if isinstance(v, float) else v for k, v in row.items()} for row in frame.to_dict("records")]
     gates = [{"baseline": opened[0][1], "candidate": cand[1], **_gate(opened[0], cand)} for cand in opened[1:]]
     return {"runs": [r for _, r in opened], "rows": rows, "gates": gates}

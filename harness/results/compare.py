@@ -6,13 +6,26 @@ import pandas as pd
 
 from harness.metrics.catalogue import CATALOGUE
 from harness.results.frames import load_points
+from harness.results.machines import check_same_hardware
 from harness.results.store import Store
 
 COMPARE_METRICS = CATALOGUE.compare_defaults()
 
 
-def compare_runs(stores_and_runs: list[tuple[Store, str]], metrics: tuple[str, ...] = COMPARE_METRICS) -> pd.DataFrame:
-    """Long format: one row per (point, metric, run) with value, CI and the change against the first run (%)."""
+def compare_runs(
+    stores_and_runs: list[tuple[Store, str]],
+    metrics: tuple[str, ...] = COMPARE_METRICS,
+    allow_different_hardware: bool = False,
+) -> pd.DataFrame:
+    """Long format: one row per (point, metric, run) with value, CI and the change against the first run (%).
+    ``HardwareMismatch`` when a point of the first run and of another was measured on different hardware, unless
+    ``allow_different_hardware``."""
+    if not allow_different_hardware:
+        first_store, first_run = stores_and_runs[0]
+        reference = (first_store.points(first_run), first_store.get_run(first_run)["fingerprint"])
+        for store, run_id in stores_and_runs[1:]:
+            other = (store.points(run_id), store.get_run(run_id)["fingerprint"])
+            check_same_hardware(reference, other, "compare")
     rows = []
     frames = [load_points(store, run_id) for store, run_id in stores_and_runs]
     first = frames[0]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from harness.execution.executors.base import Executor
+from harness.execution.executors.base import Executor, stamping
 from harness.execution.group import run_group
 from harness.execution.session import EngineSession
 from harness.scenarios.base import GroupTask, TaskOutcome
@@ -13,6 +13,10 @@ from harness.scenarios.base import GroupTask, TaskOutcome
 
 class LocalExecutor(Executor):
     name: ClassVar[str] = "local"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context.sink = stamping(self.context.sink)  # every point keeps the machine that measured it
 
     def run_tasks(self, tasks: Sequence[GroupTask]) -> list[TaskOutcome]:
         outcomes = []
