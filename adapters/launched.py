@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from harness.lifeline import die_with_parent, stop_tree
 from harness.loadgen.http import http_get
 from harness.plan.points import EngineConfig
-from harness.redact import is_secret_name, redact, redact_text, remember
+from harness.redact import is_secret_name, pump_redacted, redact, remember
 
 
 def free_port() -> int:
@@ -51,20 +51,6 @@ def flag_args(server_args: dict[str, Any]) -> list[str]:
         if value is not True:
             out.append(str(value))
     return out
-
-
-def pump_redacted(source: Any, log_path: Path) -> threading.Thread:
-    """Copy a server's output to its log line by line through ``redact_text``, until the server closes it."""
-
-    def pump() -> None:
-        with source, open(log_path, "ab") as log:
-            for line in iter(source.readline, b""):
-                log.write(redact_text(line.decode(errors="replace")).encode())
-                log.flush()
-
-    thread = threading.Thread(target=pump, name="server-log", daemon=True)
-    thread.start()
-    return thread
 
 
 def kill_tree(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:

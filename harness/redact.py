@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -214,3 +215,18 @@ class RedactingWriter:
     @property
     def encoding(self) -> str:
         return str(getattr(self._target(), "encoding", "utf-8"))
+
+
+def pump_redacted(source: Any, log_path: Any) -> threading.Thread:
+    """Copy a child's output (a binary pipe) to ``log_path`` line by line through ``redact_text``, until every
+    holder of the pipe has closed it: a server or an engine printing its arguments never writes a key to disk."""
+
+    def pump() -> None:
+        with source, open(log_path, "ab") as log:
+            for line in iter(source.readline, b""):
+                log.write(redact_text(line.decode(errors="replace")).encode())
+                log.flush()
+
+    thread = threading.Thread(target=pump, name="redacted-log", daemon=True)
+    thread.start()
+    return thread
