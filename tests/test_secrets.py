@@ -224,6 +224,7 @@ def _grep(root: Path, needles: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.reliability
 def test_canary_key_is_nowhere_after_run_show_report_export_and_bundle(tmp_path, cli_env):
     suite = tmp_path / "suite.yaml"  # holds the literal canary: outside the folder searched
     suite.write_text(CANARY_SUITE.format(lit=LITERAL_CANARY))
