@@ -21,13 +21,23 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from harness.adapters.credentials import (
+    ENV_NAME,
+    CredentialError,
+    EnvRef,
+    check_set,
+    env_names,
+    env_value,
+    resolve,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.hints import did_you_mean
 from harness.models.resolve import check_model_name
 from harness.plan.axes import PARALLEL_FIELDS
 from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
+from harness.redact import is_secret_name, remember
 from harness.workload.prompts import Prompt
 
 
@@ -206,10 +216,14 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # an HTTP token 
 
 
 class ServerArgs(EngineArgs):
-    """How the load generator talks to a server (every server engine accepts these)."""
+    """How the load generator talks to a server (every server engine accepts these).
+
+    Keys come from the environment (``harness.adapters.credentials``): ``api_key_env`` names the variable whose
+    value is sent as ``Authorization: Bearer …``; a header's value may be ``{env: NAME}`` (``prefix`` before it)."""
 
     connect_timeout_s: float = Field(default=5.0, gt=0, le=3600)
-    headers: dict[str, str] = {}
+    api_key_env: str | None = Field(default=None, pattern=ENV_NAME, description="variable holding the API key")
+    headers: dict[str, str | EnvRef] = {}
     extra_body: dict[str, Any] = {}
     ignore_eos: bool = True  # exactly max_tokens tokens where the server honours it (vLLM, llama.cpp)
     continuous_usage: bool = False  # vLLM's per-chunk usage: exact tokens per chunk
@@ -217,14 +231,43 @@ class ServerArgs(EngineArgs):
 
     @field_validator("headers")
     @classmethod
-    def _header_lines(cls, value: dict[str, str]) -> dict[str, str]:
+    def _header_lines(cls, value: dict[str, str | EnvRef]) -> dict[str, str | EnvRef]:
         # written into the request as `Name: value` lines: a CR/LF in either would inject headers of its own
         for name, text in value.items():
             if not HEADER_NAME.fullmatch(name):
                 raise ValueError(f"header name {name!r} is not an HTTP token (letters, digits, -)")
-            if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in text) or len(text) > 8192:
-                raise ValueError(f"header {name}: the value holds a control character (CR, LF, NUL…) or is too long")
+            if isinstance(text, str):
+                header_value(name, text)
+                if is_secret_name(name):
+                    remember(text)  # a literal key: used, never repeated in a log or an error
         return value
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> ServerArgs:
+        if self.api_key_env and any(name.lower() == "authorization" for name in self.headers):
+            raise ValueError("api_key_env and headers.Authorization both set the Authorization header: give one")
+        return self
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers every request carries, keys read from the environment now (``CredentialError`` if unset)."""
+        out: dict[str, str] = {}
+        if self.api_key_env:
+            out["Authorization"] = "Bearer " + header_value("api_key_env", env_value(self.api_key_env, "api_key_env"))
+        for name, value in self.headers.items():
+            out[name] = header_value(name, resolve(value, f"headers.{name}"))
+        return out
+
+    def env_names(self) -> list[tuple[str, str]]:
+        """Every ``(field, VARIABLE)`` these arguments take a key from."""
+        found = [("api_key_env", self.api_key_env)] if self.api_key_env else []
+        return found + env_names(self.headers, "headers")
+
+
+def header_value(name: str, text: str) -> str:
+    """``text`` if it can stand in a header line (no CR, LF, NUL…; at most 8 KiB); the message never quotes it."""
+    if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in text) or len(text) > 8192:
+        raise ValueError(f"header {name}: the value holds a control character (CR, LF, NUL…) or is too long")
+    return text
 
 
 class ServerAdapter(EngineAdapter):
@@ -236,6 +279,22 @@ class ServerAdapter(EngineAdapter):
 
     kind: ClassVar[Literal["in_process", "server"]] = "server"
     Args: ClassVar[type[BaseModel]] = ServerArgs
+
+    @classmethod
+    def check_args(cls, args: dict[str, Any], python: str | None) -> None:
+        """The arguments, and every environment variable they take a key from set here (else exit 2)."""
+        parsed = parse_args(cls.Args, args, cls.name)
+        try:
+            check_set(parsed.env_names() if isinstance(parsed, ServerArgs) else [])
+        except CredentialError as exc:
+            raise AdapterError(str(exc)) from None
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers of every request, keys read from the environment; ``AdapterError`` naming an unset one."""
+        try:
+            return self.args.request_headers() if isinstance(self.args, ServerArgs) else {}
+        except CredentialError as exc:
+            raise AdapterError(str(exc)) from None
 
     @property
     @abstractmethod

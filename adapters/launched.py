@@ -7,7 +7,10 @@ fails the group with its log's last line), and on close stops the server's whole
 after ``args.stop_timeout_s``): no orphan survives, even of servers that fork engine processes (vLLM). The server
 dies with the worker even when the worker is killed with SIGKILL (``prctl(PR_SET_PDEATHSIG)``), and the worker stops
 the server's whole tree when the harness is gone (``harness.lifeline``).
-``args.server_args`` (a mapping) is appended as ``--key value`` flags; ``true`` gives a bare ``--key``.
+``args.server_args`` (a mapping) is appended as ``--key value`` flags; ``true`` gives a bare ``--key``; a value
+``{env: NAME}`` is read from the environment when the server starts (``--api-key: {env: VLLM_API_KEY}``).
+The server's output reaches its log through ``harness.redact`` (servers print their arguments, keys included), and
+the command is logged and described with its keys redacted.
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.adapters.base import AdapterError, ServerAdapter, ServerArgs, Unsupported
+from harness.adapters.credentials import CredentialError, env_names, resolve_flags
 from harness.adapters.environment import cuda_problem, missing
 from pydantic import BaseModel, Field
 
 from harness.lifeline import die_with_parent, stop_tree
 from harness.loadgen.http import http_get
 from harness.plan.points import EngineConfig
+from harness.redact import is_secret_name, pump_redacted, redact, remember
 
 
 def free_port() -> int:
@@ -76,6 +82,14 @@ class LaunchedArgs(ServerArgs):
     stop_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     server_args: dict[str, Any] = Field(default_factory=dict, description="extra --key value flags")
 
+    def env_names(self) -> list[tuple[str, str]]:
+        return super().env_names() + env_names(self.server_args, "server_args")
+
+    def model_post_init(self, context: Any, /) -> None:
+        for key, value in self.server_args.items():
+            if isinstance(value, str) and is_secret_name(key):
+                remember(value)  # a literal key: passed to the server, never repeated in a log or an error
+
 
 class LaunchedServer(ServerAdapter):
     """A server this harness starts and stops. Subclasses give the command and the module it needs."""
@@ -89,7 +103,8 @@ class LaunchedServer(ServerAdapter):
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
-        self.command: list[str] = []
+        self.command: list[str] = []  # as logged and described: keys redacted
+        self._pump: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -125,21 +140,27 @@ class LaunchedServer(ServerAdapter):
     def load(self) -> None:
         self.check_installed()
         self.port = free_port()
-        self.command = self.server_command() + flag_args(dict(self.args.server_args))
+        try:
+            flags = resolve_flags(dict(self.args.server_args), "server_args")
+            self.request_headers()  # an unset key fails the group now, naming its variable
+        except CredentialError as exc:
+            raise AdapterError(str(exc)) from None
+        command = self.server_command() + flag_args(flags)
+        self.command = redact(command)
         self.log_path = server_log_path(self.name, self.port)
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(self.command)}\n".encode())
-            log.flush()
-            # In the worker's process group (a kill of the group takes the server's children too), and killed by
-            # the kernel if the worker dies, even of SIGKILL (the worker's own watchdog stops the rest).
-            self.proc = subprocess.Popen(
-                self.command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.server_env(),
-                preexec_fn=die_with_parent(),
-            )
+        # In the worker's process group (a kill of the group takes the server's children too), and killed by the
+        # kernel if the worker dies, even of SIGKILL (the worker's own watchdog stops the rest).
+        self.proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.server_env(),
+            preexec_fn=die_with_parent(),
+        )
+        self._pump = pump_redacted(self.proc.stdout, self.log_path)
         self.wait_ready(self.args.startup_timeout_s)
 
     def log_tail(self) -> str:
@@ -157,6 +178,7 @@ class LaunchedServer(ServerAdapter):
         while time.monotonic() < deadline:
             code = self.proc.poll()
             if code is not None:
+                self._drain()
                 raise AdapterError(
                     f"{self.name} server exited (code {code}) before it was ready "
                     f"(log {self.log_path}): {self.log_tail()}"
@@ -174,11 +196,17 @@ class LaunchedServer(ServerAdapter):
             f"(log {self.log_path}): {self.log_tail()}"
         )
 
+    def _drain(self) -> None:
+        """Wait briefly for the log pump to write what an exited server said last."""
+        if self._pump is not None:
+            self._pump.join(timeout=2)
+
     def alive(self) -> str | None:
         if self.proc is None:
             return "server not started"
         code = self.proc.poll()
         if code is not None:
+            self._drain()
             return f"{self.name} server died (exit code {code}): {self.log_tail()}"
         return None
 
@@ -186,6 +214,7 @@ class LaunchedServer(ServerAdapter):
         if self.proc is not None:
             kill_tree(self.proc, self.args.stop_timeout_s)
             self.proc = None
+            self._drain()
 
     def describe(self) -> dict[str, Any]:
         version = None

@@ -1,7 +1,9 @@
 """Any running OpenAI-compatible server, attached by URL (``adapter: openai``).
 
 ``args``: ``url`` (the server's base URL), ``metrics_url`` (its Prometheus endpoint; ``null`` to skip scraping;
-default: ``/metrics`` beside the URL), and the client settings every server engine takes (``ServerArgs``).
+default: ``/metrics`` beside the URL), and the client settings every server engine takes (``ServerArgs``), among
+them the key: ``api_key_env: OPENAI_API_KEY`` (sent as ``Authorization: Bearer …``) or a header ``{env: NAME}``.
+A URL's ``user:password@`` is refused: credentials are never part of what the suite stores.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def http_url(value: str) -> str:
     if any(ord(c) < 33 or ord(c) == 127 for c in value):
         raise ValueError(f"{value!r} holds a space or a control character")
     parts = urlsplit(value)
+    if "@" in parts.netloc:  # checked first: the message must not quote the URL
+        raise ValueError("credentials in the URL (user:password@): give the key by api_key_env or a header {env: NAME}")
     if parts.scheme != "http":
         raise ValueError(f"{value!r}: only http:// URLs are supported (the client speaks plain HTTP)")
     try:
@@ -72,6 +76,7 @@ class OpenAIServer(ServerAdapter):
         return super().metrics_url
 
     def load(self) -> None:
+        self.request_headers()  # an unset key fails the group now, naming its variable
         why = self.alive()
         if why:
             raise AdapterError(why)

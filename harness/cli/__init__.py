@@ -38,8 +38,10 @@ def main() -> None:
     (``harness run`` first marks its run interrupted and says how to resume it)."""
     import sys
 
+    from harness.perms import apply_umask
     from harness.results.store import StoreError
 
+    apply_umask()  # stores, logs, reports and bundles are private unless the umask shares them with a group
     interrupts.install()
     try:
         app()

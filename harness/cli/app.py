@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from harness.plan.loader import load_suite
 from harness.plan.schema import SuiteError
+from harness.redact import RedactingWriter, literal_secrets
 from harness.results.store import DEFAULT_STORE, StoreError
 
 if TYPE_CHECKING:
@@ -25,9 +26,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Benchmark LLM inference: run sweeps, store results, gate regressions, build reports.",
 )
-# Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback.
-out = Console() if sys.stdout.isatty() else Console(width=200)
-err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
+# Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback. Everything printed passes
+# harness.redact: a key never reaches the terminal or a CI log.
+out = Console(file=RedactingWriter(lambda: sys.stdout), width=None if sys.stdout.isatty() else 200)  # type: ignore[arg-type]
+err = Console(file=RedactingWriter(lambda: sys.stderr), width=None if sys.stderr.isatty() else 200)  # type: ignore[arg-type]
 
 StoreOpt = Annotated[
     str, typer.Option("--store", "-s", help="results store: a SQLite path or a SQLAlchemy URL", envvar="HARNESS_STORE")
@@ -74,6 +76,20 @@ def load_checked(path: Path) -> tuple[Suite, list[Point]]:
 
     try:
         suite = load_suite(path)
+        warn_literal_keys(suite)
         return suite, check_suite(suite)
     except SuiteError as exc:
         raise fail(str(exc)) from None
+
+
+def warn_literal_keys(suite: Suite) -> None:
+    """A key written in the suite works, and is never stored or printed; it is still better in the environment."""
+    for i, engine in enumerate(suite.engines):
+        for field in literal_secrets(engine.args, f"engines[{i}].args"):
+            err.print(
+                f"warning: {field} holds a key written in the suite (used for the requests, never stored or "
+                "printed); better take it from the environment: api_key_env: NAME, or {env: NAME}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )

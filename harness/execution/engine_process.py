@@ -22,6 +22,7 @@ from harness import source_root
 from harness.execution.protocol import ErrorReply, ExitRequest, LoadReply, WindowReply, decode_reply, encode
 from harness.execution.ranks import SOCKET_ENV, RankChannel, kill_ranks, torchrun_command, worker_ranks
 from harness.plan.points import EngineConfig
+from harness.redact import pump_redacted
 
 
 class WorkerFailure(Exception):
@@ -104,7 +105,6 @@ class EngineProcess:
         python = python or engine.python or sys.executable
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
         env = {**worker_env(engine, python), "HARNESS_LOG_PATH": str(log_path)}  # launched servers log beside it
         ranks = worker_ranks(engine)
         self._channel = RankChannel() if ranks > 1 else None
@@ -115,14 +115,16 @@ class EngineProcess:
         self.proc = subprocess.Popen(
             torchrun_command(python, ranks, WORKER_MODULE) if ranks > 1 else [python, "-m", WORKER_MODULE],
             stdin=subprocess.PIPE if ranks == 1 else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if ranks == 1 else self._log,
-            stderr=self._log,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if ranks == 1 else subprocess.STDOUT,
             env={
                 **env,
                 "HARNESS_WORKER_PARENT": str(os.getpid()),  # the worker stops its tree when this process is gone
             },
             start_new_session=True,  # its own process group: a kill takes its children too
         )
+        # the log is written through harness.redact: a traceback quoting an engine's arguments leaks no key
+        self._pump = pump_redacted(self.proc.stderr if ranks == 1 else self.proc.stdout, log_path)
         self._replies: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -209,6 +211,7 @@ class EngineProcess:
         if code is None:
             return "engine worker stopped answering"
         cause = _signal_name(code) if code < 0 else f"exit code {code}"
+        self._pump.join(timeout=2)  # its last words reach the log (children holding the pipe may keep it open)
         tail = self._log_tail()
         return f"engine worker died ({cause})" + (f": {tail}" if tail else "")
 
@@ -223,7 +226,7 @@ class EngineProcess:
         kill_ranks(self.rank_pids)  # torchrun puts each rank in its own session, out of the group's reach
         if self._channel is not None:
             self._channel.close()
-        self._log.close()
+        self._pump.join(timeout=2)
 
     def close(self) -> None:
         if self.proc.poll() is None:

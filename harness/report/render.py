@@ -15,6 +15,8 @@ import re
 from importlib import resources
 from typing import Any
 
+from harness.redact import redact, redact_text
+
 
 class ReportError(Exception):
     pass
@@ -66,9 +68,9 @@ def render_html(data: dict[str, Any], title: str) -> str:
     )
     parts = {
         "CSP": html.escape(csp, quote=True),
-        "TITLE": html.escape(title),
+        "TITLE": html.escape(redact_text(title)),
         "CSS": _asset("report.css"),
-        "DATA": safe_json(data),
+        "DATA": safe_json(redact(data)),  # suite text, errors, commands: a store written before redaction may hold keys
         "PLOTLY": library,
         "SCRIPT": page_js,
     }

@@ -1,4 +1,6 @@
-"""A whole run as one file (gzipped JSON lines), so a CI artifact can carry a baseline between jobs."""
+"""A whole run as one file (gzipped JSON lines), so a CI artifact can carry a baseline between jobs.
+
+Values are exact (no CSV escaping); secrets are redacted on the way out and again on the way in."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.redact import redact
 from harness.results.store import RUN_TABLES, Store, StoreError
 
 FORMAT = "llm-harness-run"
@@ -23,6 +26,7 @@ def export_bundle(store: Store, run_id: str, path: Path) -> Path:
         for table in RUN_TABLES:
             for row in store.table_rows(table, run_id):
                 row.pop("id", None)
+                row = redact(row)  # a store written before redaction may hold keys; all else stays exact
                 fh.write(json.dumps({"table": table.name, "row": row}, default=str) + "\n")
     tmp.replace(path)  # a half-written bundle never carries the final name
     return path

@@ -8,6 +8,8 @@ from typing import Literal
 
 import pandas as pd
 
+from harness.redact import redact_text
+from harness.results.csvsafe import csv_safe
 from harness.results.store import AGGREGATE, Store, request_table, sample_table, summary_table
 
 
@@ -104,9 +106,19 @@ def metrics_frame(repetitions: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def redact_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell passed through ``harness.redact`` (numbers untouched)."""
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(lambda v: redact_text(v) if isinstance(v, str) else v)
+    return frame
+
+
 def export_run(store: Store | str | None, run_id: str, fmt: Literal["csv", "parquet"], out_dir: Path) -> list[Path]:
     """Write points, requests, samples and per-repetition summaries of a run as ``<run>_<table>.<fmt>``, and
-    ``<run>_metrics.<fmt>``: each stored metric's unit, better direction, family and definition (the catalogue)."""
+    ``<run>_metrics.<fmt>``: each stored metric's unit, better direction, family and definition (the catalogue).
+    Text is redacted (``harness.redact``: a store written before redaction may hold keys); CSV cells that would run
+    as a spreadsheet formula get a leading ``'``."""
     st = _store(store)
     run_id = st.resolve(run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,8 +135,9 @@ def export_run(store: Store | str | None, run_id: str, fmt: Literal["csv", "parq
         for column in frame.columns:  # lists and dicts (token times, axes) travel as JSON text
             if frame[column].map(lambda v: isinstance(v, list | dict)).any():
                 frame[column] = frame[column].map(lambda v: None if v is None else json.dumps(v))
+        frame = redact_frame(frame)
         if fmt == "csv":
-            frame.to_csv(path, index=False)
+            csv_safe(frame).to_csv(path, index=False)  # formulas neutralised in CSV only (harness.results.csvsafe)
         else:
             frame.to_parquet(path, index=False)
         written.append(path)

@@ -20,6 +20,7 @@ from sqlalchemy import Table, create_engine, delete, event, func, insert, or_, s
 from sqlalchemy.engine import Engine
 
 from harness.records import RequestRecord
+from harness.redact import redact, redact_yaml
 from harness.results.location import (
     DATABASE_ERRORS,
     DEFAULT_STORE,
@@ -120,10 +121,10 @@ class Store:
                     run_id=run_id,
                     suite_name=suite_name,
                     suite_hash=suite_hash,
-                    suite_yaml=suite_yaml,
+                    suite_yaml=redact_yaml(suite_yaml),  # secrets never reach the store (harness.redact)
                     started_at=time.time(),
                     status="running",
-                    fingerprint=fingerprint,
+                    fingerprint=redact(fingerprint),
                     harness_version=harness_version,
                 )
             )
@@ -224,11 +225,11 @@ class Store:
         with self.engine.begin() as conn:
             for table in (request_table, sample_table, summary_table, point_table):
                 conn.execute(delete(table).where(table.c.run_id == run_id, table.c.point_id == point_id))
-            conn.execute(insert(point_table).values(run_id=run_id, **point_row))
+            conn.execute(insert(point_table).values(run_id=run_id, **redact(point_row)))
             if result is None:
                 return
             for table, rows in (
-                (request_table, result.request_rows(run_id)),
+                (request_table, redact(result.request_rows(run_id))),
                 (sample_table, result.sample_rows(run_id)),
                 (summary_table, result.summary_rows(run_id)),
             ):
@@ -247,7 +248,7 @@ class Store:
             conn.execute(
                 update(point_table)
                 .where(point_table.c.run_id == run_id, point_table.c.point_id == point_id)
-                .values(describe={**(row[0] or {}), **extra})
+                .values(describe={**(row[0] or {}), **redact(extra)})
             )
 
     @guarded
@@ -293,8 +294,8 @@ class Store:
                 raise StoreError(f"run {run_id} is already in {self.name} (use --replace)")
             for table in reversed(RUN_TABLES):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
-            for table in RUN_TABLES:
-                batch = [{k: v for k, v in r.items() if k != "id"} for r in rows.get(table.name, [])]
+            for table in RUN_TABLES:  # a bundle from an older harness may hold what this one redacts
+                batch = [redact({k: v for k, v in r.items() if k != "id"}) for r in rows.get(table.name, [])]
                 if batch:
                     conn.execute(insert(table), batch)
 

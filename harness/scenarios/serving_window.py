@@ -36,7 +36,7 @@ def client_config(adapter: ServerAdapter, workload: ServingWorkloadConfig) -> Cl
         request_timeout_s=workload.request_timeout_s,
         connect_timeout_s=args.connect_timeout_s,
         warm_connections=workload.warm_connections,
-        headers=dict(args.headers),
+        headers=adapter.request_headers(),
         extra_body=dict(args.extra_body),
         ignore_eos=args.ignore_eos,
         continuous_usage=args.continuous_usage,

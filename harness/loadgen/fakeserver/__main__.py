@@ -31,7 +31,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, lis
     p.add_argument("--max-model-len", type=int, default=0, help="0 = unlimited")
     p.add_argument("--kv-tokens", type=int, default=0, help="KV capacity for kv_cache_usage_perc and preemptions")
     p.add_argument("--cpu", type=int, action="append", help="pin to this CPU (repeatable)")
+    p.add_argument("--api-key", default="", help="refuse completions without `Authorization: Bearer KEY` (401)")
+    p.add_argument("--require-header", action="append", default=[], metavar="NAME=VALUE", help="refuse without it")
     a = p.parse_args(argv)
+    print(f"fake server args: {vars(a)}", file=sys.stderr, flush=True)  # as vLLM logs its arguments, keys too
     cfg = FakeConfig(
         ttft_ms=a.ttft_ms,
         itl_ms=a.itl_ms,
@@ -45,8 +48,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, lis
         cache_block=a.cache_block,
         max_model_len=a.max_model_len,
         kv_tokens=a.kv_tokens,
+        api_key=a.api_key,
+        required_headers=tuple(_header(h) for h in a.require_header),
     )
     return cfg, a.host, a.port, a.cpu
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, _, value = text.partition("=")
+    return name.strip().lower(), value
 
 
 def run_loop(main: object) -> None:

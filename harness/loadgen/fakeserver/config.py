@@ -35,6 +35,8 @@ class FakeConfig:
     cache_blocks: int = 65536  # blocks kept (LRU)
     max_model_len: int = 0  # 0 = unlimited; prompt + max_tokens beyond it is refused (HTTP 400), as vLLM does
     kv_tokens: int = 0  # KV capacity in tokens for kv_cache_usage_perc; admitting a request beyond it = preemption
+    api_key: str = ""  # when set, a completion without `Authorization: Bearer <api_key>` gets HTTP 401 (as vLLM)
+    required_headers: tuple[tuple[str, str], ...] = ()  # (lower-case name, value) a completion must carry, else 401
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Stats:
     prefix_queries: int = 0
     prefix_hits: int = 0
     preemptions: int = 0
+    unauthorized: int = 0  # completions refused for a missing or wrong key
 
 
 def http_chunk(payload: bytes) -> bytes:

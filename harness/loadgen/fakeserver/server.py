@@ -96,6 +96,10 @@ class FakeServer:
         if method != b"POST" or path not in (b"/v1/completions", b"/v1/chat/completions"):
             conn.respond(404, b'{"error": {"message": "not found"}}')
             return
+        if not self.authorized(conn.headers):
+            self.stats.unauthorized += 1
+            conn.respond(401, b'{"error": {"message": "unauthorized: missing or wrong key"}}')
+            return
         try:
             req = json.loads(body)
         except ValueError:
@@ -116,6 +120,12 @@ class FakeServer:
             self.queue.append(job.start_queued)
         else:
             job.start()
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        cfg = self.config
+        if cfg.api_key and headers.get("authorization") != f"Bearer {cfg.api_key}":
+            return False
+        return all(headers.get(name) == value for name, value in cfg.required_headers)
 
     def model_card(self) -> dict[str, object]:
         card: dict[str, object] = {"id": self.config.model, "object": "model", "owned_by": "fake"}
@@ -188,6 +198,7 @@ class Connection(asyncio.Protocol):
         self.hanging: Job | None = None
         self.url = b""
         self.body: list[bytes] = []
+        self.headers: dict[str, str] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -208,7 +219,10 @@ class Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
-        self.url, self.body = b"", []
+        self.url, self.body, self.headers = b"", [], {}
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -228,6 +242,7 @@ class Connection(asyncio.Protocol):
         reason = {
             200: b"OK",
             400: b"Bad Request",
+            401: b"Unauthorized",
             404: b"Not Found",
             429: b"Too Many Requests",
             500: b"Internal Server Error",
