@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.hints import did_you_mean
 from harness.models.resolve import check_model_name
 from harness.plan.axes import PARALLEL_FIELDS
-from harness.plan.points import EngineConfig
+from harness.plan.points import EngineConfig, ServingWorkloadConfig, WorkloadConfig
 from harness.records import RequestRecord, RunClock
 from harness.redact import is_secret_name, remember
 from harness.workload.prompts import Prompt
@@ -47,6 +47,15 @@ class AdapterError(Exception):
 
 class Unsupported(AdapterError):
     """This engine cannot run this combination (e.g. a quantization on this device): the point is skipped."""
+
+
+class PointError(AdapterError):
+    """One point of the suite asks for what the engine cannot run (bad input): ``path`` is the suite field at fault,
+    e.g. ``("workload", "batch_size")``, which ``harness validate`` names with its line."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class EngineArgs(BaseModel):
@@ -157,6 +166,12 @@ class EngineAdapter(ABC):
             )
 
     @classmethod
+    def check_point(cls, engine: EngineConfig, workload: WorkloadConfig | ServingWorkloadConfig) -> None:
+        """Raise ``PointError`` at validation time when this engine cannot run ``engine`` with ``workload`` (a
+        combination of arguments and workload fields, e.g. a draft model with a batch). Nothing is loaded."""
+        return None
+
+    @classmethod
     def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
         """Why this machine cannot run ``engine`` (a missing module, no CUDA device), or None. Nothing is loaded.
 
@@ -187,6 +202,11 @@ class EngineAdapter(ABC):
 
     def memory(self) -> dict[str, float]:
         """Engine-reported memory figures (bytes) for the last window, e.g. ``torch_cuda_max_allocated_bytes``."""
+        return {}
+
+    def window_figures(self) -> dict[str, float | None]:
+        """Engine-reported figures of the window since the last call (e.g. a draft's acceptance), declared in the
+        metric catalogue; called once after each offline window, so an engine resets what it counted."""
         return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook

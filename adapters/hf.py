@@ -12,12 +12,13 @@ import platform
 import sys
 from typing import Any, ClassVar, Literal
 
-from harness.adapters.base import AdapterError, EngineArgs, InProcessAdapter, Unsupported
+from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
 from harness.adapters.environment import cuda_problem, missing
+from harness.adapters.hf_assisted import ASSISTED_ARGS, Assisted, AssistedArgs, check_assisted_point
 from harness.adapters.hf_parallel import check_hf_split, parallel_facts, split_device, split_kwargs
 from pydantic import Field
 
-from harness.plan.points import EngineConfig
+from harness.plan.points import EngineConfig, ServingWorkloadConfig, WorkloadConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
@@ -38,7 +39,7 @@ FLASH_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash
 GENERATION_ARGS = {"cache_implementation", "compile", "compile_mode"}
 
 
-class HFArgs(EngineArgs):
+class HFArgs(AssistedArgs):
     """Arguments of the ``hf`` engine: ``from_pretrained`` options the harness knows, and any other as
     ``from_pretrained`` (passed through as given); ``generate`` options that decide how close HF gets to the
     hardware's bound (each may be a sweep axis: ``args: {cache_implementation: [dynamic, static]}``)."""
@@ -59,7 +60,7 @@ class HFArgs(EngineArgs):
     from_pretrained: dict[str, Any] = Field(default_factory=dict, description="other from_pretrained keywords")
 
     def load_kwargs(self) -> dict[str, Any]:
-        known = self.model_dump(exclude={"from_pretrained", *GENERATION_ARGS}, exclude_none=True)
+        known = self.model_dump(exclude={"from_pretrained", *GENERATION_ARGS, *ASSISTED_ARGS}, exclude_none=True)
         return {**self.from_pretrained, **known}
 
     @property
@@ -145,6 +146,7 @@ class HFAdapter(InProcessAdapter):
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
 
     parallelism: ClassVar[tuple[str, ...]] = ("tensor_parallel", "pipeline_parallel")
+    _assisted: Assisted | None = None  # a draft model (args.draft_model): harness.adapters.hf_assisted
 
     @classmethod
     def worker_ranks(cls, engine: EngineConfig) -> int:
@@ -154,6 +156,10 @@ class HFAdapter(InProcessAdapter):
     def check_parallel(cls, engine: EngineConfig) -> None:
         super().check_parallel(engine)
         check_hf_split(engine)
+
+    @classmethod
+    def check_point(cls, engine: EngineConfig, workload: WorkloadConfig | ServingWorkloadConfig) -> None:
+        check_assisted_point(engine, workload)
 
     @classmethod
     def check_environment(cls, engine: EngineConfig, python: str | None) -> str | None:
@@ -194,6 +200,9 @@ class HFAdapter(InProcessAdapter):
         if self.args.compile_plan() == "forward":
             # a dynamic cache: transformers would not compile, so the forward is compiled once here
             self._model.forward = torch.compile(self._model.forward, mode=self.args.torch_compile_mode())
+        if self.args.draft_model is not None:
+            self._assisted = Assisted(self.args, engine)
+            self._assisted.load(self._tokenizer, self._device, getattr(torch, engine.dtype))
 
     def _check_attention(self) -> None:
         """A flash-attention implementation needs its package: without it the point is skipped, with the reason."""
@@ -225,6 +234,8 @@ class HFAdapter(InProcessAdapter):
         return self._tokenizer
 
     def generate(self, prompts: list[Prompt], output_tokens: int, clock: RunClock) -> list[RequestRecord]:
+        if self._assisted is not None:
+            return self._assisted.generate(self, prompts, output_tokens, clock)
         torch = self._torch
         if any(p.token_ids is None for p in prompts):
             raise AdapterError("hf adapter needs token ids in prompts")
@@ -273,6 +284,9 @@ class HFAdapter(InProcessAdapter):
             return {}
         return {"torch_cuda_max_allocated_bytes": float(self._torch.cuda.max_memory_allocated(self._device))}
 
+    def window_figures(self) -> dict[str, float | None]:
+        return self._assisted.take_figures() if self._assisted is not None else {}
+
     def describe(self) -> dict[str, Any]:
         torch = self._torch
         params = sum(p.numel() for p in self._model.parameters())
@@ -294,6 +308,7 @@ class HFAdapter(InProcessAdapter):
             "weights_bytes": weight_bytes,
             "parallel": parallel_facts(self.engine),
             "quantization": self.engine.quantization,
+            **({"speculative": self._assisted.describe()} if self._assisted is not None else {}),
             "generation": {
                 "attn_implementation": getattr(config, "_attn_implementation", None),
                 "cache_implementation": self.args.cache_implementation or "dynamic (transformers' default)",

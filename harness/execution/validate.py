@@ -152,6 +152,17 @@ def _check_trace(suite: Suite) -> None:
         raise SuiteError(f"{suite.where('workload', 'trace')}: workload.trace: {exc}") from None
 
 
+def _check_points(suite: Suite, points: list[Point]) -> None:
+    """Each point's engine and workload together (``check_point``: e.g. a draft model with a batch)."""
+    from harness.adapters.base import PointError
+
+    for p in points:
+        try:
+            adapter_class(p.engine.adapter).check_point(p.engine, p.workload)
+        except PointError as exc:
+            raise SuiteError(f"{suite.where(*exc.path)}: {'.'.join(map(str, exc.path))}: {exc}") from None
+
+
 def check_suite(suite: Suite) -> list[Point]:
     """Expand the suite and check every engine entry against what is installed. Raises ``SuiteError``.
 
@@ -184,5 +195,6 @@ def check_suite(suite: Suite) -> list[Point]:
     points = expand(suite)
     if not points:
         raise SuiteError(f"{suite.where('exclude')}: the sweep is empty (every combination is excluded)")
+    _check_points(suite, points)
     check_workload(suite, points)
     return points

@@ -322,11 +322,12 @@ def _declare_fidelity() -> None:
 
 
 def _declare_workload() -> None:
-    """Shared-prefix, multi-turn and long-context figures: the table beside their formulas (metrics/workload.py)."""
-    from harness.metrics.workload import WORKLOAD_FIGURES
+    """Workload and speculative-decoding figures: the tables beside their formulas (metrics/workload, speculative)."""
+    from harness.metrics import speculative, workload
 
-    for name, unit, better, display, what in WORKLOAD_FIGURES:
-        _declare(name, unit, better, "workload", display, what)  # type: ignore[arg-type]
+    for family, rows in (("workload", workload.WORKLOAD_FIGURES), ("speculative", speculative.SPEC_FIGURES)):
+        for name, unit, better, display, what in rows:
+            _declare(name, unit, better, family, display, what)  # type: ignore[arg-type]
 
 
 def _declare_server() -> None:

@@ -13,6 +13,7 @@ from harness.loadgen.client import LoadGenerator, run_sync
 from harness.loadgen.http import ClientConfig
 from harness.loadgen.sessions import SessionGenerator
 from harness.measure.servermetrics import GaugePeak, deltas, scrape
+from harness.metrics.speculative import server_counts, spec_figures
 from harness.metrics.workload import KV_USAGE, counter_rate, preemptions, session_metrics, usage_hit_rate
 from harness.plan.points import ServingWorkloadConfig, stable_hash
 from harness.records import RequestRecord
@@ -75,6 +76,9 @@ def _server_figures(
         out["preemptions_count"] = pre
     if peak is not None:
         out["kv_cache_usage_peak_ratio"] = peak
+    spec = server_counts(before[0], after[0])  # a server running a draft model
+    if spec is not None:
+        out.update(spec_figures(spec))
     return out
 
 

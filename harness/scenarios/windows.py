@@ -31,4 +31,4 @@ def run_window(
     from harness.scenarios.offline_batch import offline_window
 
     records = offline_window(adapter, workload, clock, warmup)
-    return WindowResult(records, memory=adapter.memory())
+    return WindowResult(records, memory=adapter.memory(), figures=adapter.window_figures())
