@@ -38,17 +38,20 @@ def validate(suite: SuiteArg) -> None:
     """Check a suite (schema, adapters, quantizations, devices, samplers, the files it names) and this machine, and
     print how many points it expands to and which of them will be skipped here, and why."""
     from harness.execution.preflight import machine_report
+    from harness.gate.config import repetitions_warning
 
     parsed, points = load_checked(suite)
     report = machine_report(parsed, points)
     if report.runnable == 0:
         raise fail(f"{suite}: {report.nothing_runs()}")
     groups = len({p.group_id for p in points})
+    gate_warning = repetitions_warning(parsed.gate, parsed.repetitions) if "gate" in parsed.model_fields_set else None
     lines = [
         f"{suite}: ok — suite {parsed.name!r}, {_count(len(points), 'point')} in {_count(groups, 'engine group')}, "
         f"{_count(parsed.repetitions, 'repetition')} each",
         *(f"  {line}" for line in report.skip_lines()),
         *(f"  note: {note}" for note in report.notes),
+        *([f"  warning: {gate_warning}"] if gate_warning else []),
     ]
     for line in lines:  # plain text: the suite's name is the user's, and `[...]` in it is not markup
         out.print(line, markup=False, highlight=False)
