@@ -232,6 +232,9 @@ def test_prometheus_deltas(fake):
         "server_vllm_request_success_total_delta": 3
     }  # the creation timestamp is not a measurement
     assert scrape("http://127.0.0.1:1/metrics") is None
+    gauges = "# TYPE g gauge\ng NaN\n# TYPE h gauge\nh +Inf\n"
+    assert deltas(None, parse(gauges)) == {"server_g": None, "server_h": None}  # non-finite values are no figures
+    assert deltas(({"c": 1.0}, {"c"}), ({"c": float("inf")}, {"c"})) == {"server_c_delta": None}
 
 
 # ---------------------------------------------------------------- runner, CLI, launchers
