@@ -121,6 +121,7 @@ def check_window(records: list[RequestRecord], repetition: int) -> None:
         raise WorkerFailure(f"impossible data in repetition {repetition}: {why}")
     if records and not any(r.ok for r in records):
         first = next((r.error for r in records if r.error), None) or "no request produced a token"
+        first = " ".join(first.split())  # one line: a server's error page may span several
         raise WorkerFailure(f"all {len(records)} requests of repetition {repetition} failed; first error: {first}")
 
 
