@@ -51,6 +51,45 @@ class RequestRecord(BaseModel):
         return self.error is None and self.t_first_ns is not None and self.t_end_ns is not None
 
 
+def impossible(r: RequestRecord) -> str | None:
+    """Why ``r``'s data cannot be true (an adapter's bug), or None. Failed requests are checked too: their times
+    open and close the window."""
+    where = f"request {r.index}"
+    if r.t_send_ns < r.t_sched_ns:
+        return f"{where}: sent before it was scheduled (t_send {r.t_send_ns} < t_sched {r.t_sched_ns} ns)"
+    times = r.chunk_times_ns
+    if times and times[0] < r.t_sched_ns:
+        return f"{where}: a token arrived before the request was scheduled (negative latency)"
+    if any(b < a for a, b in zip(times, times[1:], strict=False)):
+        return f"{where}: token times out of order"
+    if r.t_first_ns is not None and r.t_first_ns < r.t_sched_ns:
+        return f"{where}: negative TTFT ({(r.t_first_ns - r.t_sched_ns) / 1e6:g} ms)"
+    if r.t_end_ns is not None and r.t_end_ns < r.t_sched_ns:
+        return f"{where}: negative E2E latency ({(r.t_end_ns - r.t_sched_ns) / 1e6:g} ms)"
+    if r.t_first_ns is not None and r.t_end_ns is not None and r.t_end_ns < r.t_first_ns:
+        return f"{where}: TTFT > E2E (last token before the first)"
+    if times and r.t_first_ns is not None and r.t_first_ns > times[0]:
+        return f"{where}: t_first after the first token-bearing chunk"
+    if times and r.t_end_ns is not None and r.t_end_ns < times[-1]:
+        return f"{where}: t_end before the last token-bearing chunk"
+    for name in ("n_in", "n_out", "n_cached"):
+        value = getattr(r, name)
+        if value is not None and value < 0:
+            return f"{where}: negative {name} ({value})"
+    if any(t < 0 for t in r.chunk_tokens):
+        return f"{where}: a chunk carried a negative number of tokens"
+    return None
+
+
+def first_impossible(records: list[RequestRecord]) -> str | None:
+    """The first reason any of ``records`` cannot be true, or None."""
+    for r in records:
+        why = impossible(r)
+        if why is not None:
+            return why
+    return None
+
+
 class Timeline(BaseModel):
     """What one sampler recorded: ``values[field][i]`` was read at ``t_ns[i]``.
 

@@ -77,6 +77,7 @@ def test_directions_units_and_defaults_come_from_the_declarations():
     assert direction("tpot_ms_p99") == "lower" and direction("energy_per_token_j") == "lower"
     assert CATALOGUE.unit("mem_peak_rss_bytes") == "bytes" and CATALOGUE.unit("ttft_ms_p50") == "ms"
     assert list(GateConfig().metrics) == [
+        "error_rate",  # a candidate whose requests fail is worse, whatever its latency
         "output_throughput_tok_s",
         "ttft_ms_p50",
         "tpot_ms_p50",

@@ -158,3 +158,87 @@ def test_postgres_store_with_two_concurrent_writers(tmp_path, cli_env):
         store.set_tag("main", runs[0]["run_id"])
         gated = run_cli(["gate", "-b", "main", "-c", runs[1]["run_id"], "--store", url], cli_env, tmp_path)
         assert gated.returncode in (0, 1) and "incompatible" not in gated.stderr
+
+
+SERVING = """\
+name: gated-serving
+engines:
+  - adapter: openai
+    model: fake
+    args: {{url: "{url}", metrics_url: null}}
+workload:
+  kind: serving
+  arrival: concurrency
+  concurrency: 2
+  num_requests: 6
+  input_tokens: 4
+  output_tokens: 4
+  request_timeout_s: 5
+repetitions: 3
+warmup: 0
+samplers: []
+gate: {{}}
+"""
+
+
+def _serve_run(tmp_path, env, db: str, port: int, *fault: str) -> tuple[subprocess.CompletedProcess, str]:
+    from tests.test_serving import start_fake, stop
+
+    proc, url = start_fake("--port", str(port), *(a for f in fault for a in ("--fault", f)))
+    try:
+        suite = tmp_path / "serve.yaml"
+        suite.write_text(SERVING.format(url=url))
+        result = run_cli(["run", str(suite), "--store", db, "--no-progress"], env, tmp_path)
+    finally:
+        stop(proc)
+    return result, Store(db).runs()[-1]["run_id"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_gate_fails_a_candidate_whose_every_request_failed(tmp_path, cli_env):
+    """Found by fault injection: against a server answering HTTP 500, the candidate's points were stored `ok` with
+    no throughput and the gate said `PASS: 5 missing`. Now the point is failed with the first error, and the gate
+    fails and says why."""
+    db, port = str(tmp_path / "r.db"), _free_port()
+    healthy, base = _serve_run(tmp_path, cli_env, db, port)
+    assert healthy.returncode == 0, healthy.stderr
+    broken, cand = _serve_run(tmp_path, cli_env, db, port, "http500")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    (point,) = Store(db).points(cand)
+    assert point["status"] == "failed"
+    assert point["error"].startswith("all 6 requests of repetition 0 failed; first error: HTTP 500"), point["error"]
+    gated = run_cli(["gate", "-b", base, "-c", cand, "--store", db], cli_env, tmp_path)
+    assert gated.returncode == 1, gated.stdout + gated.stderr
+    last = gated.stdout.strip().splitlines()[-1]
+    assert last.startswith("REGRESSION: 1 failed"), gated.stdout
+    assert "HTTP 500" in gated.stdout
+
+
+def test_gate_with_too_few_repetitions_is_inconclusive_and_validate_warns(tmp_path, cli_env):
+    """Found in a new user's first hour: 2 repetitions, +237% TPOT, and the gate said PASS."""
+    db = str(tmp_path / "r.db")
+    suite = tmp_path / "s2.yaml"
+    suite.write_text(SUITE.format(step=2).replace("repetitions: 5", "repetitions: 2"))
+    validated = run_cli(["validate", str(suite)], cli_env, tmp_path)
+    assert validated.returncode == 0, validated.stderr
+    assert "warning: gate: 2 repetitions cannot confirm any change at alpha=0.05" in validated.stdout
+    base_run = run_cli(["run", str(suite), "--store", db, "--no-progress"], cli_env, tmp_path)
+    assert base_run.returncode == 0, base_run.stderr
+    slow_env = dict(cli_env, HARNESS_ECHO_SLOWDOWN="3.0")
+    cand_run = run_cli(["run", str(suite), "--store", db, "--no-progress"], slow_env, tmp_path)
+    assert cand_run.returncode == 0, cand_run.stderr
+    base, cand = (r["run_id"] for r in Store(db).runs()[-2:])
+    gated = run_cli(["gate", "-b", base, "-c", cand, "--store", db], cli_env, tmp_path)
+    assert gated.returncode == 1, gated.stdout + gated.stderr
+    last = gated.stdout.strip().splitlines()[-1]
+    assert last.startswith("INCONCLUSIVE:") and "too few repetitions" in last, gated.stdout
+    allowed = run_cli(["gate", "-b", base, "-c", cand, "--store", db, "--allow-inconclusive"], cli_env, tmp_path)
+    assert allowed.returncode == 0 and "INCONCLUSIVE" in allowed.stdout

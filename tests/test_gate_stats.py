@@ -82,3 +82,68 @@ def test_environment_changes_cover_gpus_and_driver():
     a = {"gpus": [{"name": "H100"}], "driver": "550"}
     b = {"gpus": [{"name": "A100"}], "driver": "560"}
     assert environment_changes(a, b) == ["driver: 550 → 560", "gpus: ['H100'] → ['A100']"]
+
+
+def test_a_metric_gone_from_the_candidate_is_a_regression_not_a_pass():
+    """Found by fault injection: a candidate whose requests all failed had no throughput at all, and the gate
+    passed it (`PASS: 5 missing`). A metric the baseline measured and the candidate lacks fails the gate."""
+    gone = compare_metric("p", "goodput_req_s", [5.0, 5.1, 5.2], [], 5.0, 0.05, "higher")
+    assert gone.verdict == "regression" and "gone from the candidate" in gone.note
+    new = compare_metric("p", "goodput_req_s", [], [5.0], 5.0, 0.05, "higher")
+    assert new.verdict == "new"
+    base = _run("b", [10.0] * 5)
+    cand = _run("c", [10.0] * 5)
+    base["reps"]["a"]["goodput_req_s"] = [5.0] * 5
+    report = gate_runs(base, cand, GateConfig())
+    assert report.failed and report.summary_line().startswith("REGRESSION")
+
+
+def test_error_rate_is_gated_lower_is_better():
+    assert "error_rate" in GateConfig().metrics and direction("error_rate") == "lower"
+    result = compare_metric("p", "error_rate", [0.0] * 5, [0.2, 0.25, 0.2, 0.3, 0.2], 5.0, 0.05, "lower")
+    assert result.verdict == "regression" and result.change_pct == float("inf")
+
+
+def test_nothing_testable_is_inconclusive_not_pass():
+    # 2 repetitions: a +50% TPOT cannot be confirmed, so the run cannot pass
+    report = gate_runs(_run("b", [100.0, 101.0]), _run("c", [150.0, 151.0]), GateConfig())
+    assert not report.failed and report.inconclusive and report.result == "inconclusive"
+    line = report.summary_line()
+    assert line.startswith("INCONCLUSIVE: 1 inconclusive") and "too few repetitions" in line, line
+    assert report.to_dict()["result"] == "inconclusive"
+    # a real pass: changes within the threshold on enough repetitions
+    assert gate_runs(_run("b", [100.0] * 5), _run("c", [101.0] * 5), GateConfig()).result == "pass"
+
+
+def test_two_runs_whose_points_all_skipped_are_inconclusive_and_a_skip_is_not_called_a_failure():
+    base, cand = _run("b", [], status="skipped"), _run("c", [], status="skipped")
+    report = gate_runs(base, cand, GateConfig())
+    assert report.result == "inconclusive" and "nothing could be tested" in report.summary_line()
+    (only,) = report.comparisons
+    assert only.verdict == "missing" and "skipped in both runs" in only.note and "failed" not in only.note
+    # a candidate that skipped what the baseline measured is untested, not failed
+    report = gate_runs(_run("b", [10.0] * 5), _run("c", [], status="skipped"), GateConfig())
+    assert not report.failed and report.comparisons[0].note == "candidate point skipped: boom"
+
+
+def test_a_point_missing_from_the_candidate_fails_the_gate():
+    cand = _run("c", [10.0] * 5)
+    cand["points"] = [dict(cand["points"][0], point_id="other")]
+    cand["reps"] = {"other": cand["reps"]["a"]}
+    base = _run("b", [10.0] * 5)
+    base["points"].append(dict(base["points"][0], point_id="other"))
+    base["reps"]["other"] = base["reps"]["a"]
+    report = gate_runs(base, cand, GateConfig())
+    assert report.failed
+    assert [c.note for c in report.comparisons if c.verdict == "failed"] == ["point missing from the candidate run"]
+
+
+def test_an_unconfirmed_improvement_does_not_make_the_run_inconclusive():
+    base, cand = _run("b", [150.0, 151.0]), _run("c", [100.0, 101.0])  # TPOT −33%, 2 repetitions
+    base["reps"]["a"]["error_rate"] = cand["reps"]["a"]["error_rate"] = [0.0, 0.0]
+    report = gate_runs(base, cand, GateConfig())
+    assert sorted(c.verdict for c in report.comparisons) == ["inconclusive", "no change"] and report.result == "pass"
+    # an unconfirmed improvement alone tested nothing
+    assert gate_runs(_run("b", [150.0, 151.0]), _run("c", [100.0, 101.0]), GateConfig()).result == "inconclusive"
+    worse = gate_runs(_run("b", [100.0, 90.0, 110.0]), _run("c", [130.0, 90.0, 140.0]), GateConfig())
+    assert worse.result == "inconclusive" and "1 change for the worse beyond its threshold" in worse.summary_line()

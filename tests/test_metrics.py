@@ -263,9 +263,11 @@ def test_a_broken_stream_still_extends_the_window():
     assert got["error_count"] == 1 and got["ttft_ms_count"] == 1
 
 
-def test_window_with_no_finished_request_has_no_throughput():
+def test_window_with_no_finished_request_has_zero_throughput():
     got = m.window_metrics([req(0, 0, [], error="refused")])
-    assert got["window_s"] is None and got["output_throughput_tok_s"] is None and got["goodput_req_s"] is None
+    # every request failed: it served nothing, 0 per second (None would let the gate skip the metric)
+    assert got["window_s"] is None and got["output_throughput_tok_s"] == 0.0 and got["goodput_req_s"] == 0.0
+    assert got["request_throughput_req_s"] == 0.0 and got["total_token_throughput_tok_s"] == 0.0
     assert got["request_count"] == 1 and got["error_count"] == 1 and got["error_rate"] == 1.0
     assert got["ttft_ms_p50"] is None and got["ttft_ms_count"] == 0
     empty = m.window_metrics([])

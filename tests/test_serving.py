@@ -232,6 +232,9 @@ def test_prometheus_deltas(fake):
         "server_vllm_request_success_total_delta": 3
     }  # the creation timestamp is not a measurement
     assert scrape("http://127.0.0.1:1/metrics") is None
+    gauges = "# TYPE g gauge\ng NaN\n# TYPE h gauge\nh +Inf\n"
+    assert deltas(None, parse(gauges)) == {"server_g": None, "server_h": None}  # non-finite values are no figures
+    assert deltas(({"c": 1.0}, {"c"}), ({"c": float("inf")}, {"c"})) == {"server_c_delta": None}
 
 
 # ---------------------------------------------------------------- runner, CLI, launchers
@@ -458,3 +461,110 @@ def test_text_prompts_have_the_requested_length_in_the_models_tokenizer():
     assert all(len(tok.encode(p.text, add_special_tokens=False)) == p.n_in for p in prompts)
     assert sum(p.n_in == 32 for p in prompts) >= 15 and all(abs(p.n_in - 32) <= 3 for p in prompts)
     assert [p.text for p in text_prompts(tok, 20, 32, seed=0)] == [p.text for p in prompts]  # seeded
+
+
+# ---------------------------------------------------------------- what a server says is not trusted
+
+
+def _serve_bodies(bodies: list[bytes]):
+    """A raw HTTP server answering request i with SSE body i, one connection each (``Connection: close``)."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        for body in bodies:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                conn.recv(65536)
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n"
+                conn.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread, f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def _sse(usage: str) -> bytes:
+    return (
+        b'data: {"choices":[{"text":" a"}]}\n\ndata: {"choices":[{"text":" b"}]}\n\n'
+        b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":%s}}\n\ndata: [DONE]\n\n' % usage.encode()
+    )
+
+
+BAD_COUNTS = {
+    "10**30": ("1" + "0" * 30, "impossible usage.completion_tokens"),
+    "string": ('"eight"', "non-numeric usage.completion_tokens"),
+    "1e300": ("1e300", "impossible usage.completion_tokens"),
+    "negative": ("-35", "impossible usage.completion_tokens"),
+    "fraction": ("2.5", "non-integer usage.completion_tokens"),
+}
+
+
+def test_bad_usage_counts_fail_their_request_only():
+    """Found by fault injection: 10**30 raised OverflowError and aborted the sweep; a string or 1e300 failed the whole
+    point; a negative count was stored as −35.96 tok/s. Each is now that request's error; the others are measured."""
+    bodies = [_sse("2")] + [_sse(value) for value, _ in BAD_COUNTS.values()] + [_sse("2")]
+    listener, thread, url = _serve_bodies(bodies)
+    try:
+        recs = load(url, n=len(bodies), concurrency=1, max_tokens=2)
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+    assert recs[0].ok and recs[-1].ok and recs[0].n_out == 2
+    for r, (_, cause) in zip(recs[1:-1], BAD_COUNTS.values(), strict=True):
+        assert not r.ok and cause in (r.error or ""), r.error
+    m = window_metrics(recs)
+    assert m["error_count"] == len(BAD_COUNTS) and m["output_tokens_total"] == 4
+    assert m["output_throughput_tok_s"] is not None and m["output_throughput_tok_s"] > 0
+
+
+def _exchange():
+    from harness.loadgen.sse import Exchange
+
+    done: list = []
+    return Exchange(0, 0, Prepared(b"", 1), done.append), done
+
+
+def test_cumulative_usage_going_backwards_and_malformed_objects_are_request_errors():
+    ex, _ = _exchange()
+    ex.feed(b'data: {"choices":[{"text":"a"}],"usage":{"completion_tokens":5}}\n\n', 1)
+    ex.feed(b'data: {"choices":[{"text":"b"}],"usage":{"completion_tokens":3}}\n\n', 2)
+    assert ex.error is not None and "went backwards (5 → 3)" in ex.error
+    for body, cause in [
+        (b'data: {"choices":"abc"}\n\n', "choices that are not a list"),
+        (b'data: {"choices":[{"delta":"x"}]}\n\n', "delta that is not an object"),
+        (b'data: {"choices":[{"text":5}]}\n\n', "text that is not a string"),
+        (b'data: {"choices":[],"usage":{"prompt_tokens_details":{"cached_tokens":"x"}}}\n\n', "cached_tokens"),
+        (b"data: " + b"[" * 100_000 + b"\n\n", "malformed SSE data"),
+    ]:
+        ex, _ = _exchange()
+        ex.feed(body, 1)
+        assert ex.error is not None and cause in ex.error, (body[:40], ex.error)
+
+
+def test_events_split_anywhere_parse_as_one_and_crlf_across_reads():
+    stream = b'data: {"choices":[{"text":"a"}]}\r\n\r\ndata: {"choices":[{"text":"b"}]}\r\n\r\n'
+    for cut in range(1, len(stream)):
+        ex, _ = _exchange()
+        ex.feed(stream[:cut], 1)
+        ex.feed(stream[cut:], 2)
+        assert ex.error is None and ex.texts == ["a", "b"], cut
+
+
+def test_an_oversized_event_fails_its_request_with_the_limit():
+    from harness.loadgen import sse
+
+    ex, done = _exchange()
+    piece = b"x" * 2**20
+    ex.feed(b'data: {"choices":[{"text":"', 1)
+    for _ in range(sse.MAX_EVENT_BYTES // len(piece) + 1):
+        ex.feed(piece, 1)
+    assert ex.error == "SSE event larger than the 16 MiB limit (MAX_EVENT_BYTES); reply dropped"
+    assert len(ex.buf) == 0  # nothing more is kept
+    ex.feed(b'"}]}\n\ndata: {"choices":[{"text":"late"}]}\n\n', 2)
+    ex.complete(3)
+    assert done and not ex.texts

@@ -31,8 +31,13 @@ def gate(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the verdicts as JSON")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="list unchanged comparisons too")] = False,
     allow_different_hardware: AllowHardwareOpt = False,
+    allow_inconclusive: Annotated[
+        bool, typer.Option("--allow-inconclusive", help="exit 0 when the verdict is INCONCLUSIVE (nothing testable)")
+    ] = False,
 ) -> None:
-    """Decide whether the candidate regressed against the baseline. Exit 1 on a regression or a newly failed point."""
+    """Decide whether the candidate regressed against the baseline. Exit 1 on a regression, a newly failed point or
+    a metric gone from the candidate, and on an INCONCLUSIVE verdict (a change the test could not confirm, or nothing
+    testable) unless --allow-inconclusive."""
     from harness.gate.inputs import GateInputError, load_gate_runs
     from harness.gate.output import to_json, to_junit, to_markdown, to_rich
     from harness.results.runref import open_run
@@ -59,8 +64,8 @@ def gate(
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text(report))
-    out.print(report.summary_line(), highlight=False)
-    if report.failed:
+    out.print(report.summary_line(), highlight=False, markup=False)
+    if report.failed or (report.inconclusive and not allow_inconclusive):
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -79,15 +79,18 @@ def validate(suite: SuiteArg, executor: ExecutorOpt = None) -> None:
     print how many points it expands to and which of them will be skipped here, and why. With a cluster executor,
     also that every engine group has a node that can take its hardware target."""
     from harness.execution.preflight import machine_report
+    from harness.gate.config import repetitions_warning
 
     executor = _executor_kind(executor)
     parsed, points = load_checked(suite)
     kind = executor or parsed.executor.kind
     _check_placement(suite, parsed, points, executor)
     groups = len({p.group_id for p in points})
+    gate_warning = repetitions_warning(parsed.gate, parsed.repetitions) if "gate" in parsed.model_fields_set else None
     lines = [
         f"{suite}: ok — suite {parsed.name!r}, {_count(len(points), 'point')} in {_count(groups, 'engine group')}, "
-        f"{_count(parsed.repetitions, 'repetition')} each"
+        f"{_count(parsed.repetitions, 'repetition')} each",
+        *([f"  warning: {gate_warning}"] if gate_warning else []),
     ]
     if kind != "local":  # the cluster's nodes run the groups, not this machine
         lines.append(f"  executor {kind}: every engine group has a node that can take its hardware target")

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from harness.execution.engine_process import EngineProcess
+from harness.execution.engine_process import EngineProcess, WorkerFailure
 from harness.execution.protocol import WindowReply, WindowRequest
 from harness.hardware.basis import HardwareSettings
 from harness.hardware.point import hardware_figures
@@ -26,7 +26,7 @@ from harness.metrics.stats import aggregate_repetitions
 from harness.metrics.window import WindowSLO, window_metrics
 from harness.plan.points import Point
 from harness.plan.schema import SamplerSpec, SLOSpec, Suite
-from harness.records import RunClock, Timeline
+from harness.records import RequestRecord, RunClock, Timeline, first_impossible
 from harness.results.store import AGGREGATE, PointResult
 
 Figures = dict[str, float | None]
@@ -112,6 +112,19 @@ def _window(worker: EngineProcess, point: Point, repetition: int, deadline: floa
     return reply
 
 
+def check_window(records: list[RequestRecord], repetition: int) -> None:
+    """Raise ``WorkerFailure`` when a window's records cannot be stored as a measurement: data that cannot be true
+    (an adapter's bug: negative latency, tokens out of order), or no request succeeded (nothing was measured; the
+    first error is the cause)."""
+    why = first_impossible(records)
+    if why is not None:
+        raise WorkerFailure(f"impossible data in repetition {repetition}: {why}")
+    if records and not any(r.ok for r in records):
+        first = next((r.error for r in records if r.error), None) or "no request produced a token"
+        first = " ".join(first.split())  # one line: a server's error page may span several
+        raise WorkerFailure(f"all {len(records)} requests of repetition {repetition} failed; first error: {first}")
+
+
 def _repetition_figures(
     point: Point,
     reply: WindowReply,
@@ -165,6 +178,7 @@ def measure_point(
             reply = _window(worker, point, rep, deadline)
         finally:
             timelines = [s.stop() for s in running]
+        check_window(reply.records, rep)
         result.requests += [(rep, r) for r in reply.records]
         result.timelines += [(rep, tl) for tl in timelines]
         figures, info = _repetition_figures(point, reply, timelines, slo, describe, idle_w, settings.hardware)

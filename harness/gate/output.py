@@ -19,6 +19,7 @@ ICONS = {
     "missing": "⚠️",
     "new": "🆕",
 }
+HEADLINE_ICONS = {"regression": "❌", "inconclusive": "❔", "pass": "✅"}
 STYLES = {
     "regression": "bold red",
     "failed": "bold red",
@@ -76,7 +77,7 @@ def _md_escape(text: str) -> str:
 
 def to_markdown(report: GateReport) -> str:
     lines = [
-        f"## Benchmark gate: {'❌ ' if report.failed else '✅ '}{report.summary_line()}",
+        f"## Benchmark gate: {HEADLINE_ICONS[report.result]} {report.summary_line()}",
         "",
         f"Candidate `{report.candidate_run}` against baseline `{report.baseline_run}`.",
         "",

@@ -35,6 +35,13 @@ class Comparison:
     n_candidate: int = 0
     note: str = ""
 
+    @property
+    def worse(self) -> bool:
+        """The change is in the bad direction (whether or not it is confirmed)."""
+        if self.change_pct is None:
+            return False
+        return self.change_pct > 0 if self.direction == "lower" else self.change_pct < 0
+
 
 def compare_metric(
     point: str,
@@ -56,11 +63,18 @@ def compare_metric(
         n_baseline=len(base),
         n_candidate=len(cand),
     )
-    if not base or not cand:
+    if not base and not cand:
         result.verdict = "missing"
-        result.note = "no values on " + (
-            "either side" if not base and not cand else "the baseline" if not base else "the candidate"
-        )
+        result.note = "no values on either side"
+        return result
+    if not cand:
+        # measured before, gone now: a candidate that stopped producing a figure has not shown it did not regress
+        result.verdict = "regression"
+        result.note = f"gone from the candidate (the baseline has {len(base)} values)"
+        return result
+    if not base:
+        result.verdict = "new"
+        result.note = "only in the candidate"
         return result
     b, c = float(np.median(base)), float(np.median(cand))
     result.baseline, result.candidate = b, c

@@ -5,6 +5,10 @@ is both larger than the metric's threshold (in the bad direction) and significan
 test at ``alpha``. A change beyond the threshold that the test cannot confirm is *inconclusive* (more repetitions
 are needed); a change inside the threshold is *no change*. Because a regression needs p ≤ alpha, two samples of the
 same distribution are called a regression in at most ``alpha`` of trials whatever the noise.
+
+The run's result is REGRESSION when any comparison regressed (a metric gone from the candidate counts as one) or a
+point that was ok in the baseline failed or vanished from the candidate; else INCONCLUSIVE when a change beyond its
+threshold could not be confirmed or nothing at all could be tested (every point skipped, say) — not a pass; else PASS.
 """
 
 from __future__ import annotations
@@ -31,20 +35,51 @@ class GateReport:
     def failed(self) -> bool:
         return any(c.verdict in ("regression", "failed") for c in self.comparisons)
 
+    @property
+    def tested(self) -> int:
+        """Comparisons that reached a verdict on the data: regression, improvement or no change."""
+        return sum(1 for c in self.comparisons if c.verdict in ("regression", "improvement", "no change"))
+
+    def unconfirmed(self) -> list[Comparison]:
+        """Changes for the worse beyond their threshold that the test could not confirm (an unconfirmed improvement
+        is no evidence of a regression)."""
+        return [c for c in self.comparisons if c.verdict == "inconclusive" and c.worse]
+
+    @property
+    def inconclusive(self) -> bool:
+        """Not a regression, but not a pass either: a change for the worse beyond its threshold that the test could
+        not confirm, or nothing testable at all (every point skipped, failed in both runs or missing)."""
+        return not self.failed and (bool(self.unconfirmed()) or self.tested == 0)
+
+    @property
+    def result(self) -> str:
+        return "regression" if self.failed else "inconclusive" if self.inconclusive else "pass"
+
+    def why_inconclusive(self) -> str:
+        unconfirmed = self.unconfirmed()
+        short = [c.note for c in unconfirmed if c.note.startswith("need ≥")]
+        if short:
+            return f"too few repetitions: {short[0]}"
+        if not unconfirmed:
+            return "nothing could be tested"
+        n = len(unconfirmed)
+        changes = "1 change for the worse beyond its" if n == 1 else f"{n} changes for the worse beyond their"
+        return f"{changes} threshold not confirmed: add repetitions"
+
     def summary_line(self) -> str:
         parts = [
             f"{self.count(v)} {v}"
             for v in ("regression", "failed", "inconclusive", "improvement", "no change", "missing", "new")
             if self.count(v)
         ]
-        head = "REGRESSION" if self.failed else "PASS"
-        return f"{head}: {', '.join(parts) or 'nothing compared'}"
+        line = f"{self.result.upper()}: {', '.join(parts) or 'nothing compared'}"
+        return f"{line} — {self.why_inconclusive()}" if self.inconclusive else line
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "baseline_run": self.baseline_run,
             "candidate_run": self.candidate_run,
-            "result": "regression" if self.failed else "pass",
+            "result": self.result,
             "summary": self.summary_line(),
             "environment_changes": self.environment_changes,
             "notes": self.notes,
@@ -86,20 +121,12 @@ def gate_runs(baseline: dict[str, Any], candidate: dict[str, Any], config: GateC
                 Comparison(point=label, metric="*", verdict="new", note="point only in the candidate")
             )
             continue
-        if cp["status"] != "ok":
-            verdict: Verdict = "failed" if config.fail_on_failed_points and bp["status"] == "ok" else "missing"
-            report.comparisons.append(
-                Comparison(point=label, metric="*", verdict=verdict, note=f"candidate point failed: {cp['error']}")
-            )
-            continue
-        if bp["status"] != "ok":
-            report.comparisons.append(
-                Comparison(point=label, metric="*", verdict="missing", note=f"baseline point failed: {bp['error']}")
-            )
+        if cp["status"] != "ok" or bp["status"] != "ok":
+            report.comparisons.append(_unmeasured(label, bp, cp, config))
             continue
         base_reps, cand_reps = baseline["reps"].get(point_id, {}), candidate["reps"].get(point_id, {})
         for metric, rule in config.metrics.items():
-            if metric not in base_reps and metric not in cand_reps:
+            if not base_reps.get(metric) and not cand_reps.get(metric):
                 continue  # a metric neither run measured (e.g. energy on a machine without counters)
             threshold = rule.threshold_pct if rule.threshold_pct is not None else config.threshold_pct
             report.comparisons.append(
@@ -115,7 +142,32 @@ def gate_runs(baseline: dict[str, Any], candidate: dict[str, Any], config: GateC
             )
     for point_id, bp in base_points.items():
         if point_id not in cand_points:
+            # a candidate that stopped measuring a point (an interrupted run, a dropped axis value) has not shown
+            # that point did not regress
+            verdict: Verdict = "failed" if config.fail_on_failed_points and bp["status"] == "ok" else "missing"
             report.comparisons.append(
-                Comparison(point=bp["label"], metric="*", verdict="missing", note="point only in the baseline")
+                Comparison(point=bp["label"], metric="*", verdict=verdict, note="point missing from the candidate run")
             )
     return report
+
+
+def _outcome(point: dict[str, Any]) -> str:
+    reason = f": {point['error']}" if point.get("error") else ""
+    return f"{point['status']}{reason}"
+
+
+def _unmeasured(label: str, bp: dict[str, Any], cp: dict[str, Any], config: GateConfig) -> Comparison:
+    """A point that one run did not measure. Only a candidate that *failed* where the baseline was ok is a failure:
+    a skip (the engine cannot run it here) is not, and a point the baseline lacks cannot be compared."""
+    if cp["status"] == "failed" and bp["status"] == "ok" and config.fail_on_failed_points:
+        return Comparison(point=label, metric="*", verdict="failed", note=f"candidate point {_outcome(cp)}")
+    if cp["status"] != "ok" and bp["status"] != "ok":
+        if cp["status"] == bp["status"]:
+            note = f"{cp['status']} in both runs (candidate: {_outcome(cp)})"
+        else:
+            note = f"baseline point {_outcome(bp)}; candidate point {_outcome(cp)}"
+    elif cp["status"] != "ok":
+        note = f"candidate point {_outcome(cp)}"
+    else:
+        note = f"baseline point {_outcome(bp)}"
+    return Comparison(point=label, metric="*", verdict="missing", note=note)

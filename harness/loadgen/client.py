@@ -99,7 +99,7 @@ class _Conn(asyncio.Protocol):
         if ex.sse:
             ex.feed(body, self.now)
         else:
-            ex.raw.append(body)
+            ex.body(body)
 
     def on_message_complete(self) -> None:
         ex, self.ex = self.ex, None

@@ -3,6 +3,13 @@
 Parsing survives what real servers do: a role-only or empty first chunk (not a token), a usage-only final chunk
 (``choices: []``), no ``[DONE]``, several tokens in one chunk, CRLF separators, an error event mid-stream (the
 request fails with the server's message), a non-2xx answer, a JSON (non-streamed) answer.
+
+What a server says is not trusted. One SSE event (or a non-streamed body) may be at most ``MAX_EVENT_BYTES``; a
+larger one fails its request with one line and the rest of that reply is dropped unread, so memory stays bounded.
+Buffering is linear: a read is appended once and only its new bytes are searched for the event separator (a 64 MB
+event used to take 14 s; ``benchmarks/sse_parse.py``). A token count in ``usage`` that is not an integer in
+``[0, MAX_TOKEN_COUNT]`` (a string, 1e300, 10**30, a negative, a cumulative count going backwards) fails that request
+with the field named; the window's other requests are unaffected.
 """
 
 from __future__ import annotations
@@ -11,6 +18,42 @@ import json
 from collections.abc import Callable
 
 from harness.loadgen.http import Prepared
+
+MAX_EVENT_BYTES = 16 * 2**20
+MAX_TOKEN_COUNT = 2**31 - 1  # far above any context window; beyond it a count is a server's bug
+
+
+def token_count(value: object, field: str) -> int:
+    """A server-reported token count as an int; ``ValueError`` naming the field when it cannot be one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"server sent a non-numeric {field}: {str(value)[:40]!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"server sent a non-integer {field}: {value!r}")
+    if not 0 <= value <= MAX_TOKEN_COUNT:
+        raise ValueError(f"server sent an impossible {field}: {str(value)[:40]}")
+    return int(value)
+
+
+def _text(obj: dict) -> str:
+    """The generated text a reply object carries (completions ``text``, chat ``delta``/``message`` content)."""
+    choices = obj.get("choices") or []
+    if not isinstance(choices, list):
+        raise ValueError(f"server sent choices that are not a list: {str(choices)[:40]!r}")
+    text = ""
+    for choice in choices:
+        if not isinstance(choice, dict):
+            raise ValueError(f"server sent a choice that is not an object: {str(choice)[:40]!r}")
+        piece = choice.get("text")
+        if piece is None:
+            delta = choice.get("delta") or choice.get("message") or {}
+            if not isinstance(delta, dict):
+                raise ValueError(f"server sent a delta that is not an object: {str(delta)[:40]!r}")
+            piece = delta.get("content") or delta.get("reasoning_content")
+        if piece and not isinstance(piece, str):
+            raise ValueError(f"server sent generated text that is not a string: {str(piece)[:40]!r}")
+        if piece:
+            text += piece
+    return text
 
 
 class Exchange:
@@ -30,7 +73,11 @@ class Exchange:
         "n_out",
         "error",
         "buf",
+        "scanned",
+        "cr",
+        "dropping",
         "raw",
+        "raw_bytes",
         "finished",
         "on_done",
         "until_eof",
@@ -54,8 +101,12 @@ class Exchange:
         self.n_in: int | None = None
         self.n_out: int | None = None
         self.error: str | None = None
-        self.buf = b""
+        self.buf = bytearray()
+        self.scanned = 0  # bytes of ``buf`` already searched for the event separator
+        self.cr = False  # the last read ended in \r: its \n may start the next one
+        self.dropping = False  # an oversized event failed the request: the rest of the reply is not kept
         self.raw: list[bytes] = []
+        self.raw_bytes = 0
         self.finished = False
         self.until_eof = True
         self.server_first: int | None = None
@@ -67,17 +118,46 @@ class Exchange:
     # ------------------------------------------------------------ SSE
 
     def feed(self, data: bytes, now: int) -> None:
-        buf = self.buf + data if self.buf else data
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n")  # a lone trailing \r waits for its \n in the next read
+        if self.dropping:
+            return
+        if self.cr:
+            data = b"\r" + data
+            self.cr = False
+        if b"\r" in data:
+            if data.endswith(b"\r"):  # a lone trailing \r waits for its \n in the next read
+                data, self.cr = data[:-1], True
+            data = data.replace(b"\r\n", b"\n")
+        buf = self.buf
+        buf += data
         start = 0
+        pos = max(self.scanned - 1, 0)  # a separator may straddle the old and the new bytes
         while True:
-            end = buf.find(b"\n\n", start)
+            end = buf.find(b"\n\n", pos)
             if end < 0:
                 break
-            self.event(buf[start:end], now)
-            start = end + 2
-        self.buf = buf[start:]
+            self.event(bytes(buf[start:end]), now)
+            start = pos = end + 2
+        if start:
+            del buf[:start]
+        self.scanned = len(buf)
+        if len(buf) > MAX_EVENT_BYTES:
+            self.oversized("SSE event")
+
+    def oversized(self, what: str) -> None:
+        self.fail(f"{what} larger than the {MAX_EVENT_BYTES // 2**20} MiB limit (MAX_EVENT_BYTES); reply dropped")
+        self.dropping = True
+        self.buf = bytearray()
+        self.raw = []
+
+    def body(self, data: bytes) -> None:
+        """A non-SSE body piece (JSON reply or error page), kept up to the same limit."""
+        if self.dropping:
+            return
+        self.raw_bytes += len(data)
+        if self.raw_bytes > MAX_EVENT_BYTES:
+            self.oversized("reply body")
+            return
+        self.raw.append(data)
 
     def event(self, block: bytes, now: int) -> None:
         if block.startswith(b"data: ") and b"\n" not in block:
@@ -96,7 +176,7 @@ class Exchange:
             return
         try:
             obj = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.fail(f"malformed SSE data: {data[:120]!r}")
             return
         if not isinstance(obj, dict):
@@ -104,40 +184,51 @@ class Exchange:
         err = obj.get("error")
         if kind == b"error" or (err and not obj.get("choices")):
             msg = err.get("message", err) if isinstance(err, dict) else (err or data[:200].decode(errors="replace"))
-            self.fail(f"server error event after {len(self.times)} token chunks: {msg}")
+            self.fail(f"server error event after {len(self.times)} token chunks: {str(msg)[:500]}")
             return
-        text = ""
-        for choice in obj.get("choices") or ():
-            piece = choice.get("text")
-            if piece is None:
-                delta = choice.get("delta") or choice.get("message") or {}
-                piece = delta.get("content") or delta.get("reasoning_content")
-            if piece:
-                text += piece
-        usage = obj.get("usage")
-        ct = None
-        if usage:
-            ct = usage.get("completion_tokens")
-            if usage.get("prompt_tokens") is not None:
-                self.n_in = usage["prompt_tokens"]
-            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
-            if cached is not None:
-                self.n_cached = int(cached)
-        timings = obj.get("timings")
-        if isinstance(timings, dict) and timings.get("cache_n") is not None:  # llama.cpp's server
-            self.n_cached = int(timings["cache_n"])
+        try:
+            text = _text(obj)
+            ct = self._usage(obj)
+        except ValueError as exc:
+            self.fail(str(exc))
+            return
         if text:
             self.times.append(now)
             self.texts.append(text)
             if ct is not None:  # per-chunk (continuous) usage: the exact tokens this chunk carried
+                if ct < self.last_ct:
+                    self.fail(f"server's cumulative usage.completion_tokens went backwards ({self.last_ct} → {ct})")
+                    return
                 self.tokens.append(ct - self.last_ct)
                 self.last_ct = ct
             else:
                 self.tokens.append(None)
-            if self.server_first is None and "t_emit_ns" in obj:
-                self.server_first = obj["t_emit_ns"]
+            emitted = obj.get("t_emit_ns")
+            if self.server_first is None and isinstance(emitted, int) and not isinstance(emitted, bool):
+                self.server_first = emitted
         if ct is not None:
             self.n_out = ct
+
+    def _usage(self, obj: dict) -> int | None:
+        """Take the counts of ``usage`` (and llama.cpp's ``timings``); the completion count, if any. ``ValueError``
+        for a count that cannot be true."""
+        usage = obj.get("usage")
+        ct = None
+        if isinstance(usage, dict) and usage:
+            if usage.get("completion_tokens") is not None:
+                ct = token_count(usage["completion_tokens"], "usage.completion_tokens")
+            if usage.get("prompt_tokens") is not None:
+                self.n_in = token_count(usage["prompt_tokens"], "usage.prompt_tokens")
+            details = usage.get("prompt_tokens_details")
+            cached = details.get("cached_tokens") if isinstance(details, dict) else None
+            if cached is not None:
+                self.n_cached = token_count(cached, "usage.prompt_tokens_details.cached_tokens")
+        elif usage:
+            raise ValueError(f"server sent a usage that is not an object: {str(usage)[:40]!r}")
+        timings = obj.get("timings")
+        if isinstance(timings, dict) and timings.get("cache_n") is not None:  # llama.cpp's server
+            self.n_cached = token_count(timings["cache_n"], "timings.cache_n")
+        return ct
 
     def fail(self, why: str) -> None:
         if self.error is None:
@@ -163,7 +254,7 @@ class Exchange:
         elif self.status and not self.sse and self.error is None:
             self.body_json(now)
         if self.buf.strip() and self.error is None:
-            self.event(self.buf.strip(), now)  # a last event without its blank line
+            self.event(bytes(self.buf.strip()), now)  # a last event without its blank line
         if self.error is None and not self.times:
             self.fail("the reply carried no generated token")
         self.on_done(self)

@@ -7,6 +7,8 @@ Names keep the server's own (``vllm:generation_tokens_total`` → ``server_vllm_
 
 from __future__ import annotations
 
+import math
+
 from harness.loadgen.http import http_get
 
 
@@ -51,7 +53,8 @@ def deltas(
     before: tuple[dict[str, float], set[str]] | None, after: tuple[dict[str, float], set[str]] | None
 ) -> dict[str, float | None]:
     """Counter increases and gauges' after-values, keyed ``server_…``. A counter that went down (server restart)
-    gives None rather than a negative figure."""
+    gives None rather than a negative figure; so does a value that is not finite (a server may export NaN or +Inf,
+    and a figure of it would poison every median it enters)."""
     if after is None:
         return {}
     values_after, counters = after
@@ -61,9 +64,9 @@ def deltas(
         if name in counters:
             if name in values_before:
                 d = value - values_before[name]
-                out[_key(name) + "_delta"] = d if d >= 0 else None
+                out[_key(name) + "_delta"] = d if math.isfinite(d) and d >= 0 else None
         else:
-            out[_key(name)] = value
+            out[_key(name)] = value if math.isfinite(value) else None
     return out
 
 

@@ -146,7 +146,7 @@ def _declare(
 def _declare_requests() -> None:
     _declare("request_count", "count", "none", "requests", "requests", "requests sent in the window, failed included")
     _declare("error_count", "count", "lower", "requests", "errors", "requests that failed")
-    _declare("error_rate", "ratio", "lower", "requests", "error rate", "error_count / request_count")
+    _declare("error_rate", "ratio", "lower", "requests", "error rate", "error_count / request_count", gate=True)
     _declare("window_s", "s", "none", "requests", "window s", "max t_end − min t_sched")
     _declare("output_tokens_total", "count", "none", "requests", "out tokens", "Σ n_out of successful requests")
     _declare("input_tokens_total", "count", "none", "requests", "in tokens", "Σ n_in of successful requests")

@@ -76,12 +76,13 @@ def window_metrics(
       error_count / request_count.
     - ``window_s`` = max t_end − min t_sched: the start is the earliest *scheduled* time over all requests, failed
       ones included; the end is the latest t_end of any request that has one (a failed request whose stream broke
-      after some tokens still extends it). No t_end anywhere → window_s and every throughput None.
+      after some tokens still extends it). No t_end anywhere → window_s None.
     - ``output_tokens_total`` / ``input_tokens_total`` = Σ n_out / Σ n_in over successful requests.
     - ``output_throughput_tok_s`` = Σ n_out / window_s; ``total_token_throughput_tok_s`` = Σ (n_in + n_out) /
       window_s; ``request_throughput_req_s`` = successful requests / window_s; ``goodput_req_s`` = successful
       requests meeting every SLO / window_s. Failed requests are absent from these numerators but their time is in
-      the window.
+      the window. A throughput whose numerator is 0 is 0 whatever the window (a window whose every request failed
+      served nothing: 0 req/s, not an unknown); a positive numerator over no window (or a zero one) is None.
     - ``slo_attainment`` = requests meeting every SLO / request_count (failed requests count as misses).
     - For each of ttft_ms, tpot_ms, itl_ms, e2e_ms, send_lag_ms over successful requests (ITL: every gap of every
       request, pooled): ``<name>_p50``, ``_p90``, ``_p95``, ``_p99``, ``_mean``, ``_std`` (population), ``_count``.
@@ -106,6 +107,8 @@ def window_metrics(
     n_in = sum(r.n_in or 0 for r, _ in done)
 
     def rate(x: float) -> float | None:
+        if n_sent and x == 0:
+            return 0.0
         return x / window_s if window_s is not None and window_s > 0 else None
 
     out.update(

@@ -319,6 +319,7 @@ def _gate(base: tuple[Store, str], cand: tuple[Store, str]) -> dict[str, Any]:
     return {
         "summary": report.summary_line(),
         "failed": report.failed,
+        "result": report.result,
         "environment_changes": report.environment_changes,
         "comparisons": [
             {

@@ -713,7 +713,7 @@
     cmp.gates.forEach((g, gi) => {
       s.appendChild(el("h3", {}, "gate: " + g.candidate + " against " + g.baseline));
       if (g.note) { note(s, g.note); return; }
-      s.appendChild(el("p", { class: g.failed ? "fail" : "pass" }, g.summary));
+      s.appendChild(el("p", { class: g.failed ? "fail" : g.result === "inconclusive" ? "inconclusive" : "pass" }, g.summary));
       if (g.environment_changes.length) {
         s.appendChild(el("p", {}, "environment changed — compare with care:"));
         s.appendChild(el("ul", {}, ...g.environment_changes.map((c) => el("li", {}, c))));

@@ -27,6 +27,7 @@ class EchoArgs(EngineArgs):
     raise_on_batch: int | None = None
     hang_on_batch: int | None = None
     hang_on_call: int | None = None  # the n-th generate call of this worker hangs (1 = the first)
+    negative_latency_on_batch: int | None = None  # a buggy engine: tokens stamped before the request was made
 
 
 class EchoAdapter(InProcessAdapter):
@@ -56,6 +57,8 @@ class EchoAdapter(InProcessAdapter):
         for _ in range(output_tokens):
             time.sleep(self.step_s)
             steps.append(clock.now_ns())
+        if self.args.negative_latency_on_batch == len(prompts):
+            t0 = steps[-1] + 1_000_000_000  # E2E −1000 ms, as a fault-injection pass once found stored as ok
         return [
             RequestRecord(
                 index=i,
