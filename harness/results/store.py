@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
+from harness.hints import missing_module
 from harness.records import RequestRecord, Timeline
 from harness.results.schema import (
     AGGREGATE,
@@ -114,6 +115,8 @@ class Store:
         self.url = normalize_url(url)
         try:
             self.engine: Engine = create_engine(self.url, future=True)
+        except ImportError as exc:  # the URL's driver (psycopg for PostgreSQL) is an extra
+            raise StoreError(f"cannot open results store {self.url!r}: {missing_module(exc, 'this URL')}") from None
         except Exception as exc:
             raise StoreError(f"cannot open results store {self.url!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
