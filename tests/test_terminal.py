@@ -171,3 +171,22 @@ def test_version(env, tmp_path):
 
     result = run_cli(["--version"], env, tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == f"harness {version('llm-harness')}"
+
+
+def test_a_single_point_is_labelled_by_its_engine_not_its_hash():
+    from harness.plan.expand import expand
+    from harness.plan.loader import parse_suite
+
+    suite = parse_suite("name: x\nengines:\n  - adapter: hf\nworkload:\n  input_tokens: 4\n  output_tokens: 2\n", "x")
+    (point,) = expand(suite)
+    assert point.label() == "hf embedded:tiny-llama float32" and point.point_id not in point.label()
+
+
+def test_a_machine_without_a_gpu_driver_says_no_gpu():
+    import os
+
+    from harness.measure.fingerprint import _gpus
+
+    if any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia")):
+        pytest.skip("this machine has an NVIDIA driver")
+    assert _gpus() == {"gpus": [], "gpu_note": "no GPU"}  # not "nvidia-ml-py not installed" on a CPU host
