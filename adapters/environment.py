@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 
+from harness.hints import install_hint
+
 PROBE_TIMEOUT_S = 120
 _CUDA_PROBE = (
     "import json\ntry:\n import torch\nexcept ImportError:\n print(json.dumps(None))\nelse:\n"
@@ -42,12 +44,13 @@ def module_available(module: str, python: str | None = None) -> bool:
         return False
 
 
-def missing(modules: tuple[str, ...], python: str | None, hint: str) -> str | None:
-    """``None`` when every module is importable, else the reason naming the first missing one and the install hint."""
+def missing(modules: tuple[str, ...], python: str | None, hint: str | None = None) -> str | None:
+    """``None`` when every module is importable, else the reason naming the first missing one and the install hint
+    (``hint``, or the one of ``harness.hints`` for that module)."""
     for module in modules:
         if not module_available(module, python):
             where = "" if _own(python) else f" in {python}"
-            return f"{module} is not installed{where}: {hint}"
+            return f"{module} is not installed{where}: {hint or install_hint(module)}"
     return None
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from harness import source_root
 from harness.hints import did_you_mean
+from harness.hints import install_hint as hint_for
 
 
 class FakeServerArgs(LaunchedArgs):
@@ -45,7 +46,7 @@ class FakeServerLauncher(LaunchedServer):
     Args = FakeServerArgs
     devices = ("cpu",)  # the fake server computes nothing: a device would be a label that lies
     module = "httptools"
-    install_hint = "pip install -e '.[serve]'"
+    install_hint = hint_for("httptools")
 
     @classmethod
     def check_model(cls, name: str) -> None:

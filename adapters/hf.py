@@ -18,12 +18,13 @@ from harness.adapters.hf_assisted import ASSISTED_ARGS, Assisted, AssistedArgs, 
 from harness.adapters.hf_parallel import check_hf_split, parallel_facts, split_device, split_kwargs
 from pydantic import Field
 
+from harness.hints import install_hint
 from harness.plan.points import EngineConfig, ServingWorkloadConfig, WorkloadConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
 DTYPES = ("float32", "bfloat16", "float16")
-INSTALL_HINT = "pip install 'llm-harness[hf]' (torch==2.13.0 first, for the CPU build)"
+INSTALL_HINT = install_hint("torch")
 # quantization name → torchao config class (weight quantization applied after loading, on CPU or CUDA)
 TORCHAO = {
     "int8-weight-only": ("Int8WeightOnlyConfig", {}),
@@ -218,7 +219,7 @@ class HFAdapter(InProcessAdapter):
         try:
             import torchao.quantization as tq
         except ImportError:
-            raise Unsupported(f"quantization {name!r} needs torchao: pip install torchao") from None
+            raise Unsupported(f"quantization {name!r} needs torchao: {install_hint('torchao')}") from None
         config_name, kwargs = TORCHAO[name]
         try:
             tq.quantize_(self._model, getattr(tq, config_name)(**kwargs))

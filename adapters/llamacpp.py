@@ -20,13 +20,14 @@ from harness.adapters.base import AdapterError, EngineArgs, InProcessAdapter, Un
 from harness.adapters.environment import missing
 from pydantic import Field
 
+from harness.hints import install_hint
 from harness.models.gguf_export import GGUF_TYPES, GGUFExportError, gguf_for_engine, tensor_types
 from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
 CTX_STEP = 256  # n_ctx is rounded up to this when sized for a workload
-INSTALL_HINT = "the llama-cpp adapter needs llama-cpp-python: pip install 'llm-harness[llamacpp]' (compiles llama.cpp)"
+INSTALL_HINT = f"the llama-cpp adapter needs llama-cpp-python: {install_hint('llama_cpp')}"
 BATCH_REASON = (
     "llama-cpp-python runs one sequence at a time in process; use the llama.cpp server for concurrent requests"
 )

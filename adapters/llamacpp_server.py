@@ -11,6 +11,7 @@ from harness.adapters.launched import LaunchedArgs, LaunchedServer
 from harness.adapters.llamacpp import LlamaCppAdapter, check_split, split_mode
 from pydantic import Field
 
+from harness.hints import install_hint as hint_for
 from harness.models.gguf_export import GGUF_TYPES
 from harness.plan.points import EngineConfig
 
@@ -28,7 +29,7 @@ class LlamaCppServer(LaunchedServer):
     module = "llama_cpp.server"
     # the GGUF types the harness makes from one f32 export (import is numpy/gguf-free: a plain tuple)
     quantizations: ClassVar[tuple[str, ...]] = ("none", *GGUF_TYPES)
-    install_hint = "pip install 'llm-harness[llamacpp]' (compiles llama.cpp)"
+    install_hint = hint_for("llama_cpp")
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")  # cuda: every layer offloaded (--n_gpu_layers -1)
     parallelism: ClassVar[tuple[str, ...]] = ("tensor_parallel", "pipeline_parallel")
 
@@ -42,9 +43,7 @@ class LlamaCppServer(LaunchedServer):
         """The server module and gguf importable by the engine's interpreter; GPU offload in its build for cuda."""
         if python is None:
             return None
-        return missing((cls.module, "gguf"), python, cls.install_hint) or LlamaCppAdapter.check_environment(
-            engine, python
-        )
+        return missing((cls.module, "gguf"), python) or LlamaCppAdapter.check_environment(engine, python)
 
     @classmethod
     def check_model(cls, name: str) -> None:

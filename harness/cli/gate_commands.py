@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from harness.cli.app import DEFAULT_STORE, EXIT_FAILED, StoreOpt, err, fail, open_store, out
-from harness.cli.tables import fmt, known
+from harness.cli.tables import Grid, fmt, known
+from harness.cli.text import plain
 from harness.results.store import StoreError
 
 AllowHardwareOpt = Annotated[
@@ -38,8 +39,9 @@ def gate(
     """Decide whether the candidate regressed against the baseline. Exit 1 on a regression, a newly failed point or
     a metric gone from the candidate, and on an INCONCLUSIVE verdict (a change the test could not confirm, or nothing
     testable) unless --allow-inconclusive."""
+    from harness.cli.gate_table import gate_grid
     from harness.gate.inputs import GateInputError, load_gate_runs
-    from harness.gate.output import to_json, to_junit, to_markdown, to_rich
+    from harness.gate.output import to_json, to_junit, to_markdown
     from harness.results.runref import open_run
 
     st = open_store(store)
@@ -57,14 +59,17 @@ def gate(
     report = runs.verdict()
     if report.environment_changes:
         err.print(
-            "[yellow]environment changed between the runs:[/] " + "; ".join(report.environment_changes), highlight=False
+            Text.assemble(
+                ("environment changed between the runs:", "yellow"), " ", plain("; ".join(report.environment_changes))
+            ),
+            highlight=False,
         )
-    out.print(to_rich(report, everything=show_all))
+    out.print(gate_grid(report, everything=show_all))
     for path, text in ((markdown, to_markdown), (junit, to_junit), (json_out, to_json)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text(report))
-    out.print(report.summary_line(), highlight=False, markup=False)
+    out.print(plain(report.summary_line()), highlight=False)
     if report.failed or (report.inconclusive and not allow_inconclusive):
         raise typer.Exit(EXIT_FAILED)
 
@@ -92,24 +97,21 @@ def compare(
         raise fail(str(exc)) from None
     if frame.empty:
         raise fail(f"run {opened[0][1]} has no points to compare")
-    table = Table(title="compare: " + " vs ".join(r for _, r in opened), title_justify="left")
-    table.add_column("point")
-    table.add_column("metric")
-    for _, run_id in opened:
-        table.add_column(run_id, justify="right")
+    headers = ["point", "metric", *(run_id for _, run_id in opened)]
+    table = Grid("compare: " + " vs ".join(r for _, r in opened), headers, frozenset(range(2, len(headers))), key=2)
     for (point, metric), group in frame.groupby(["point", "metric"], sort=False):
-        cells = []
+        cells: list[str | Text] = []
         for _, row in group.iterrows():
             if row["status"] != "ok":
-                cells.append(f"[red]{row['status']}[/]")
+                cells.append(plain(row["status"], style="red"))
                 continue
-            text = fmt(row["value"], 2)
+            text = Text(fmt(row["value"], 2))
             if known(row["ci_low"]) and known(row["ci_high"]) and row["ci_high"] > row["ci_low"]:
-                text += f" [dim][{fmt(row['ci_low'], 2)}, {fmt(row['ci_high'], 2)}][/]"
+                text.append(f" [{fmt(row['ci_low'], 2)}, {fmt(row['ci_high'], 2)}]", style="dim")
             if known(row["change_pct"]) and row["run_id"] != opened[0][1]:
-                text += f" ({row['change_pct']:+.1f}%)"
+                text.append(f" ({row['change_pct']:+.1f}%)")
             cells.append(text)
-        table.add_row(point, metric, *cells)
+        table.add_row(plain(point), plain(metric), *cells)
     out.print(table)
 
 
@@ -150,4 +152,6 @@ def report(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"--output: cannot write {str(output)!r}: {exc.strerror or exc}") from None
-    out.print(f"{path} ({path.stat().st_size / 2**20:.2f} MiB): " + ", ".join(r for _, r in opened))
+    out.print(
+        plain(f"{path} ({path.stat().st_size / 2**20:.2f} MiB): " + ", ".join(r for _, r in opened)), highlight=False
+    )

@@ -7,10 +7,11 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from harness.cli.app import DEFAULT_STORE, StoreOpt, SuiteArg, err, fail, load_checked, open_store, out
-from harness.cli.tables import fmt
+from harness.cli.tables import Grid, fmt
+from harness.cli.text import plain
 
 UNITS = {"FLOP/s": ((1e12, "TFLOP/s"), (1e9, "GFLOP/s")), "bytes/s": ((1e12, "TB/s"), (1e9, "GB/s")),
          "s": ((1e-3, "ms"), (1e-6, "µs"))}  # fmt: skip
@@ -34,14 +35,13 @@ def _spec_figure(spec: Any, figure: str) -> float | None:
     return None
 
 
-def calibration_table(cal: Any) -> Table:
+def calibration_table(cal: Any) -> Grid:
     """A calibration's figures with their CIs beside the published spec, when the table has one."""
     from harness.hardware.specs import find_spec
 
     spec = find_spec(cal.device_name)
-    table = Table(title=f"calibration of {cal.device} ({cal.device_name})", title_justify="left")
-    for column in ("figure", "median", "95% CI", "reps", "spec" + (f" ({spec.name})" if spec else ""), "÷ spec"):
-        table.add_column(column, justify="left" if column == "figure" else "right")
+    headers = ("figure", "median", "95% CI", "reps", "spec" + (f" ({spec.name})" if spec else ""), "÷ spec")
+    table = Grid(f"calibration of {cal.device} ({cal.device_name})", headers, frozenset(range(1, 6)))
     for name, f in cal.figures.items():
         published = _spec_figure(spec, name)
         table.add_row(
@@ -53,7 +53,7 @@ def calibration_table(cal: Any) -> Table:
             f"{f.value / published:.0%}" if published else "–",
         )
     for name, why in cal.skipped.items():
-        table.add_row(name, "[yellow]skipped[/]", why, "", "", "")
+        table.add_row(name, Text("skipped", style="yellow"), plain(why), "", "", "")
     return table
 
 
@@ -84,7 +84,11 @@ def calibrate(
             device = "cpu"
     try:
         cal = run_calibration(
-            device, fingerprint(), repetitions, say=lambda m: err.print(m, highlight=False), only=tuple(only or ())
+            device,
+            fingerprint(),
+            repetitions,
+            say=lambda m: err.print(plain(m), highlight=False),
+            only=tuple(only or ()),
         )
     except CalibrationError as exc:
         raise fail(str(exc)) from None
@@ -108,19 +112,27 @@ PREDICT_COLUMNS = (
 )
 
 
-def _predict_table(rows: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("#", "point", "hardware", "peaks", *(c[0] for c in PREDICT_COLUMNS), "missing"):
-        table.add_column(column, justify="right" if column not in ("point", "hardware", "missing") else "left")
+def _predict_table(rows: list[dict[str, Any]], title: str) -> Grid:
+    headers = ("#", "point", "hardware", "peaks", *(c[0] for c in PREDICT_COLUMNS), "missing")
+    table = Grid(title, headers, frozenset({0, *range(4, 4 + len(PREDICT_COLUMNS))}), key=2)
     for r in rows:
-        cells = []
+        cells: list[str | Text] = []
         for _, key, bound in PREDICT_COLUMNS:
-            text = fmt(r.get(key)) if key != "max_batch_fit" or r.get(key) is None else f"{r[key]:,}"
-            cells.append(text + (f" [dim]{r[bound]}[/]" if bound and r.get(bound) else ""))
+            text = Text(fmt(r.get(key)) if key != "max_batch_fit" or r.get(key) is None else f"{r[key]:,}")
+            if bound and r.get(bound):
+                text.append(f" {r[bound]}", style="dim")
+            cells.append(text)
         missing = (
             r["missing"][0] + (f" (+{len(r['missing']) - 1})" if len(r["missing"]) > 1 else "") if r["missing"] else ""
         )
-        table.add_row(str(r["point"]), r["label"], r["hardware"], r["peak_source"] or "none", *cells, missing)
+        table.add_row(
+            str(r["point"]),
+            plain(r["label"]),
+            plain(r["hardware"]),
+            plain(r["peak_source"] or "none"),
+            *cells,
+            plain(missing),
+        )
     return table
 
 
@@ -163,7 +175,7 @@ def predict(
     out.print("[dim]ideal = max(FLOPs / peak FLOP/s, bytes / peak bandwidth) per phase; bound: the binding roof[/]")
 
 
-def efficiency_lines(points: list[dict[str, Any]]) -> list[str]:
+def efficiency_lines(points: list[dict[str, Any]]) -> list[Text]:
     """Where the run's peaks and prices came from, and each distinct reason a figure is missing (with how many
     points it concerns)."""
     sources: dict[str, int] = {}
@@ -180,12 +192,15 @@ def efficiency_lines(points: list[dict[str, Any]]) -> list[str]:
         sources[line] = sources.get(line, 0) + 1
         for why in info.get("missing") or []:
             reasons[why] = reasons.get(why, 0) + 1
-    lines = [f"[dim]{line} — {n} point(s)[/]" for line, n in sources.items()]
-    lines += [f"[yellow]efficiency/cost figures missing[/] ({n} point(s)): {why}" for why, n in reasons.items()]
+    lines = [plain(f"{line} — {n} point(s)", style="dim") for line, n in sources.items()]
+    lines += [
+        Text.assemble(("efficiency/cost figures missing", "yellow"), plain(f" ({n} point(s)): {why}"))
+        for why, n in reasons.items()
+    ]
     return lines
 
 
-def best_table(frame: Any, suite_yaml: str) -> Table:
+def best_table(frame: Any, suite_yaml: str) -> Grid:
     """``harness show --best``: per model, the cheapest point that meets the suite's SLO."""
     from harness.hardware.best import cheapest_per_model
     from harness.metrics.window import WindowSLO
@@ -196,19 +211,18 @@ def best_table(frame: Any, suite_yaml: str) -> Table:
     except Exception:  # noqa: BLE001 - a run whose suite no longer parses: no SLO to apply
         slo = WindowSLO()
     limits = ", ".join(f"{k} ≤ {v}" for k, v in slo.__dict__.items() if v is not None) or "none"
-    table = Table(title=f"cheapest point per model meeting the SLO (p99; SLO: {limits})", title_justify="left")
-    for column in ("model", "point", "ranked by", "USD/Mtok", "TTFT p99 ms", "TPOT p99 ms", "out tok/s", "note"):
-        table.add_column(column)
+    headers = ("model", "point", "ranked by", "USD/Mtok", "TTFT p99 ms", "TPOT p99 ms", "out tok/s", "note")
+    table = Grid(f"cheapest point per model meeting the SLO (p99; SLO: {limits})", headers, frozenset(range(3, 7)), 2)
     for best in cheapest_per_model(frame.to_dict("records") if len(frame) else [], slo):
         p = best.point or {}
         table.add_row(
-            best.model,
-            str(p.get("label", "–")),
+            plain(best.model),
+            plain(p.get("label", "–")),
             best.metric or "–",
             fmt(p.get(best.metric)) if best.metric else "–",
             fmt(p.get("ttft_ms_p99")),
             fmt(p.get("tpot_ms_p99")),
             fmt(p.get("output_throughput_tok_s")),
-            best.note,
+            plain(best.note),
         )
     return table

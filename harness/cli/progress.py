@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -13,7 +12,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
+from harness.cli.text import markup_safe, plain
 from harness.execution.reporter import Level
 from harness.plan.points import Point
 
@@ -38,23 +39,24 @@ class RichReporter:
             disable=not self.show_progress,
         )
         self.progress.start()
-        self.task = self.progress.add_task(escape(title), total=planned, current="")
+        self.task = self.progress.add_task(markup_safe(title), total=planned, current="")
 
     def point_started(self, point: Point) -> None:
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, current=escape(point.label()))
+            self.progress.update(self.task, current=markup_safe(point.label()))
 
     def point_finished(self, point: Point, status: str, error: str | None) -> None:
-        mark = {"ok": "[green]✓[/]", "skipped": "[yellow]–[/] skipped:"}.get(status, "[red]✗[/]")
-        self.console.print(
-            f"{mark} {escape(point.label())}" + (f" — {escape(error)}" if error else ""), highlight=False
-        )
+        mark = {"ok": ("✓", "green"), "skipped": ("– skipped:", "yellow")}.get(status, ("✗", "red"))
+        line = Text.assemble(mark, " ", plain(point.label()))
+        if error:
+            line.append_text(Text.assemble(" — ", plain(error)))
+        self.console.print(line, highlight=False)
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task)
 
     def message(self, text: str, level: Level = "info") -> None:
         style = "yellow" if level == "warning" else None
-        self.console.print(escape(text), style=style, highlight=False)
+        self.console.print(plain(text), style=style, highlight=False)
 
     def run_finished(self) -> None:
         if self.progress is not None:

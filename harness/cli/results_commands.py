@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from harness.cli.app import DEFAULT_STORE, StoreOpt, fail, open_store, out
-from harness.cli.tables import points_table, search_lines
+from harness.cli.tables import Grid, points_table, search_lines
+from harness.cli.text import plain
+from harness.hints import EXTRAS, needs
 from harness.results.store import StoreError
 
 
@@ -19,19 +20,18 @@ def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
     import datetime
 
     st = open_store(store)
-    table = Table(title=f"runs in {escape(st.name)}", title_justify="left")
-    for column in ("run", "suite", "started", "status", "points ok", "failed", "tags"):
-        table.add_column(column)
+    headers = ("run", "suite", "started", "status", "points ok", "failed", "tags")
+    table = Grid(f"runs in {st.name}", headers, frozenset({4, 5}), key=2)
     for r in st.runs():
         started = datetime.datetime.fromtimestamp(r["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
-            r["run_id"],
-            r["suite_name"],
+            plain(r["run_id"]),
+            plain(r["suite_name"]),
             started,
-            r["status"],
+            plain(r["status"]),
             str(r["points"].get("ok", 0)),
             str(r["points"].get("failed", 0)),
-            ", ".join(r["tags"]),
+            plain(", ".join(r["tags"])),
         )
     out.print(table)
 
@@ -43,6 +43,7 @@ def show(
 ) -> None:
     """Show a run's points with their key metrics (median across repetitions ± half the 95% CI)."""
     from harness.cli.hardware_commands import best_table, efficiency_lines
+    from harness.cli.run_commands import repetitions
     from harness.cli.tables import machine_lines
     from harness.results.frames import load_points
     from harness.scenarios.base import SearchResult
@@ -54,15 +55,22 @@ def show(
         raise fail(str(exc)) from None
     fp = meta["fingerprint"]
     out.print(
-        f"run [bold]{meta['run_id']}[/] suite {meta['suite_name']!r} status {meta['status']} — "
-        f"{fp.get('cpu_model')}, python {fp.get('python')}, git {fp.get('git_sha')}"
+        Text.assemble(
+            "run ",
+            (meta["run_id"], "bold"),
+            plain(
+                f" suite {meta['suite_name']!r} status {meta['status']} — "
+                f"{fp.get('cpu_model')}, python {fp.get('python')}, git {fp.get('git_sha')}"
+            ),
+        ),
+        highlight=False,
     )
     frame = load_points(st, meta["run_id"])
-    out.print(points_table(frame, f"run {meta['run_id']}"))
+    out.print(points_table(frame, f"run {meta['run_id']}", repetitions(st, meta["run_id"])))
     for line in efficiency_lines(st.points(meta["run_id"])):
         out.print(line, highlight=False)
-    for line in machine_lines(st.points(meta["run_id"]), fp):
-        out.print(line, markup=False, highlight=False)
+    for where in machine_lines(st.points(meta["run_id"]), fp):
+        out.print(plain(where), highlight=False)
     if best:
         out.print(best_table(frame, meta["suite_yaml"]))
     for result in SearchResult.from_stored(st.points(meta["run_id"])):
@@ -93,7 +101,7 @@ def export(
         try:
             run_id = st.resolve(run)
             target = output if output.name.endswith(".gz") else output / f"{run_id}{SUFFIX}"
-            out.print(str(export_bundle(st, run_id, target)))
+            out.print(plain(export_bundle(st, run_id, target)), highlight=False)
         except StoreError as exc:
             raise fail(str(exc)) from None
         return
@@ -102,9 +110,10 @@ def export(
     except StoreError as exc:
         raise fail(str(exc)) from None
     except ImportError as exc:
-        raise fail(f"parquet export needs pyarrow: pip install pyarrow ({exc})") from None
+        # not pandas' own explanation (four lines naming fastparquet too): the one module to install
+        raise fail(needs("parquet export", exc.name if exc.name in EXTRAS else "pyarrow")) from None
     for path in paths:
-        out.print(str(path))
+        out.print(plain(path), highlight=False)
 
 
 def import_run(
@@ -123,7 +132,7 @@ def import_run(
             st.set_tag(tag, run_id)
     except StoreError as exc:
         raise fail(str(exc)) from None
-    out.print(f"imported run {run_id}" + (f" as {tag!r}" if tag else ""))
+    out.print(plain(f"imported run {run_id}" + (f" as {tag!r}" if tag else "")), highlight=False)
 
 
 def tag(
@@ -138,4 +147,4 @@ def tag(
         st.set_tag(name, run_id)
     except StoreError as exc:
         raise fail(str(exc)) from None
-    out.print(f"{name} → {run_id}")
+    out.print(plain(f"{name} → {run_id}"), highlight=False)

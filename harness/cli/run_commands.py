@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from harness.cli.app import (
     DEFAULT_STORE,
@@ -21,7 +20,8 @@ from harness.cli.app import (
     open_store,
     out,
 )
-from harness.cli.tables import points_table, search_lines
+from harness.cli.tables import Grid, points_table, search_lines
+from harness.cli.text import plain
 from harness.plan.points import Point
 from harness.plan.schema import ArgSearchSpec, Suite, SuiteError
 from harness.results.store import Store, StoreError
@@ -100,18 +100,16 @@ def validate(suite: SuiteArg, executor: ExecutorOpt = None) -> None:
             raise fail(f"{suite}: {report.nothing_runs()}")
         lines += [*(f"  {line}" for line in report.skip_lines()), *(f"  note: {note}" for note in report.notes)]
     for line in lines:  # plain text: the suite's name is the user's, and `[...]` in it is not markup
-        out.print(line, markup=False, highlight=False)
+        out.print(plain(line), highlight=False)
 
 
 def _dry_run(parsed: Suite, points: list[Point]) -> None:
     title = f"{parsed.name}: {len(points)} points"
     if isinstance(parsed.search, ArgSearchSpec):
         title += f" in the search grid; a search tries at most {parsed.search.max_trials}"
-    table = Table(title=title, title_justify="left")
-    for column in ("#", "point id", "group", "point"):
-        table.add_column(column)
+    table = Grid(title, ("#", "point id", "group", "point"), frozenset({0}), key=2)
     for p in points:
-        table.add_row(str(p.index), p.point_id, p.group_id[:8], p.label())
+        table.add_row(str(p.index), p.point_id, p.group_id[:8], plain(p.label()))
     out.print(table)
 
 
@@ -132,17 +130,17 @@ def _resume_target(st: Store, parsed: Suite, resume: bool, run_id: str | None) -
 
 def _say_interrupted(stop: Interrupted, suite: Path, store: str) -> None:
     """One line: what stopped the run, what is kept, and the command that continues it (with its store)."""
-    import shlex
-
     from harness.interrupts import signal_name
 
     outcome = stop.outcome
-    command = ["harness", "run", str(suite), "--resume", "--run-id", outcome.run_id]
-    if store != DEFAULT_STORE:
-        command[3:3] = ["--store", store]
     err.print(
-        f"[yellow]interrupted[/] ({signal_name(outcome.signum or signal.SIGINT)}): {outcome.ok} points stored in "
-        f"run {outcome.run_id}, marked interrupted; continue with: {escape(shlex.join(command))}",
+        Text.assemble(
+            ("interrupted", "yellow"),
+            plain(
+                f" ({signal_name(outcome.signum or signal.SIGINT)}): {outcome.ok} points stored in run "
+                f"{outcome.run_id}, marked interrupted; continue with: {resume_command(suite, store, outcome.run_id)}"
+            ),
+        ),
         highlight=False,
         soft_wrap=True,
     )
@@ -164,6 +162,14 @@ def _run_or_exit(runner: Runner, resume_target: str | None, suite: Path, store: 
     except Interrupted as stop:
         _say_interrupted(stop, suite, store)
         raise typer.Exit(stop.exit_code) from None
+
+
+def resume_command(suite: Path, store: str, run_id: str) -> str:
+    """The command that continues ``run_id``, to paste as printed: it names the store even when it is the default
+    (a default is relative to the current directory, and ``HARNESS_STORE`` may differ in the next shell)."""
+    import shlex
+
+    return shlex.join(["harness", "run", str(suite), "--store", shown_store(store), "--resume", "--run-id", run_id])
 
 
 def run(
@@ -188,10 +194,8 @@ def run(
         _dry_run(parsed, points)
         return
 
-    from harness.cli.hardware_commands import efficiency_lines
     from harness.cli.progress import RichReporter
     from harness.execution.runner import Runner
-    from harness.results.frames import load_points
 
     if (executor or parsed.executor.kind) == "local":  # a cluster's nodes, not this machine, run the groups
         _check_here(parsed, points)
@@ -216,30 +220,85 @@ def run(
         wait=not no_wait,
     )
     outcome = _run_or_exit(runner, resume_target, suite, store)
+    _finish(st, parsed, suite, store, outcome)
+
+
+def _finish(st: Store, parsed: Suite, suite: Path, store: str, outcome: RunOutcome) -> None:
+    """The run's table, where it was stored, searches' answers, what to do next; exit 1 if a point failed or
+    nothing could be measured here."""
+    from harness.cli.hardware_commands import efficiency_lines
+    from harness.results.frames import load_points
+
     frame = load_points(st, outcome.run_id)
-    out.print(points_table(frame, f"run {outcome.run_id} ({parsed.name})"))
-    for line in efficiency_lines(st.points(outcome.run_id)):
-        out.print(line, highlight=False)
+    out.print(points_table(frame, f"run {outcome.run_id} ({parsed.name})", repetitions(st, outcome.run_id)))
+    for note in efficiency_lines(st.points(outcome.run_id)):
+        out.print(note, highlight=False)
     out.print(
-        f"stored run [bold]{outcome.run_id}[/] in {escape(st.name)}: {outcome.ok} ok, {outcome.failed} failed"
-        + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
-        + (f", {outcome.skipped} already stored" if outcome.skipped else "")
+        plain(
+            f"stored run {outcome.run_id} in {st.name}: {outcome.ok} ok, {outcome.failed} failed"
+            + (f", {outcome.unsupported} skipped (unsupported here)" if outcome.unsupported else "")
+            + (f", {outcome.skipped} already stored" if outcome.skipped else "")
+        ),
+        highlight=False,
     )
     for result in outcome.searches:
         # a serving search's answer goes beside the progress (stderr), an argument search's to stdout
         for line in search_lines(result):
             (err if result.mode != "args" else out).print(line, highlight=False)
     if outcome.failed:
+        err.print(
+            plain(f"run the failed points again with: {resume_command(suite, store, outcome.run_id)}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+    if outcome.ok:
+        for step in next_steps(store, outcome.run_id):
+            out.print(plain(step), highlight=False, soft_wrap=True)
+    if outcome.failed:
         raise typer.Exit(EXIT_FAILED)
     if outcome.unsupported and not outcome.ok and not outcome.skipped:
         reasons = sorted({str(e) for e in frame.loc[frame["status"] == "skipped", "error"] if e})
         err.print(
-            f"nothing was measured: all {outcome.unsupported} points were skipped on this machine: "
-            + ("; ".join(reasons) or "no reason recorded"),
-            markup=False,
+            plain(
+                f"nothing was measured: all {outcome.unsupported} points were skipped on this machine: "
+                + ("; ".join(reasons) or "no reason recorded")
+            ),
             highlight=False,
         )
         raise typer.Exit(EXIT_FAILED)
+
+
+def repetitions(st: Store, run_id: str) -> dict[str, int]:
+    """How many repetitions each point's medians and CIs come from."""
+    return {
+        point_id: max((len(values) for values in metrics.values()), default=0)
+        for point_id, metrics in st.repetition_values(run_id).items()
+    }
+
+
+def shown_store(url: str) -> str:
+    """A store's URL as printed: a password in it is hidden."""
+    if url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is printed by nobody but its owner
+        return url
+
+
+def next_steps(store: str, run_id: str) -> list[str]:
+    """What to do with a finished run: look at it, and turn it into a report. The commands are lines of their own,
+    never wrapped, so that they paste whole."""
+    import shlex
+
+    where = [] if store == DEFAULT_STORE else ["--store", shown_store(store)]
+    return [
+        "next: the table again, or an HTML dashboard (one file that opens offline):",
+        "  " + shlex.join(["harness", "show", run_id, *where]),
+        "  " + shlex.join(["harness", "report", run_id, *where]),
+    ]
 
 
 def build_envs(suite: SuiteArg) -> None:

@@ -1,12 +1,11 @@
-"""The gate's verdicts as a rich table (terminal), Markdown (CI job summary), JUnit XML and JSON."""
+"""The gate's verdicts as Markdown (CI job summary), JUnit XML and JSON (the terminal's table is
+``harness.cli.gate_table``)."""
 
 from __future__ import annotations
 
 import json
 import math
 from xml.etree import ElementTree as ET
-
-from rich.table import Table
 
 from harness.gate.verdicts import Comparison, GateReport
 
@@ -47,28 +46,6 @@ def _rows(report: GateReport, everything: bool) -> list[Comparison]:
     order = list(ICONS)
     chosen = [c for c in report.comparisons if everything or c.verdict != "no change"]
     return sorted(chosen, key=lambda c: (order.index(c.verdict), c.point, c.metric))
-
-
-def to_rich(report: GateReport, everything: bool = False) -> Table:
-    table = Table(
-        title=f"gate: {report.candidate_run} vs baseline {report.baseline_run} — {report.summary_line()}",
-        title_justify="left",
-    )
-    for column in ("verdict", "point", "metric", "baseline", "candidate", "change", "threshold", "p", "note"):
-        table.add_column(column, justify="right" if column in ("baseline", "candidate", "change", "p") else "left")
-    for c in _rows(report, everything):
-        table.add_row(
-            f"[{STYLES[c.verdict]}]{c.verdict}[/]",
-            c.point,
-            c.metric,
-            _num(c.baseline),
-            _num(c.candidate),
-            _change(c),
-            "" if c.threshold_pct is None else f"±{c.threshold_pct:g}%",
-            "" if c.p_value is None else f"{c.p_value:.3f}",
-            c.note,
-        )
-    return table
 
 
 def _md_escape(text: str) -> str:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from harness import __version__
 from harness.hardware.benches import Skip, Timer, cpu_benches, gpu_benches, run_bench
+from harness.hints import needs
 from harness.metrics.stats import bootstrap_median_ci
 
 
@@ -83,7 +84,7 @@ def _torch_device(device: str) -> tuple[Any, Any]:
     try:
         import torch
     except ImportError:
-        raise CalibrationError("harness calibrate needs torch: pip install 'llm-harness[hf]'") from None
+        raise CalibrationError(needs("harness calibrate", "torch")) from None
     if device != "cpu" and not device.startswith("cuda"):
         raise CalibrationError(f"--device: unknown device {device!r}; use cpu, cuda or cuda:N")
     if device.startswith("cuda"):

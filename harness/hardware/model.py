@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.hints import install_hint
 from harness.metrics.efficiency import ModelShape
 
 # model_type → MLP with gate/up/down matrices (True) or up/down only (False)
@@ -124,7 +125,9 @@ def shape_from_gguf(path: Path) -> ModelFacts:
     try:
         from gguf import GGUFReader
     except ImportError:
-        return ModelFacts(source=f"GGUF {path.name}", missing=["the gguf package (pip install gguf) to read GGUF"])
+        return ModelFacts(
+            source=f"GGUF {path.name}", missing=[f"the gguf package to read GGUF ({install_hint('gguf')})"]
+        )
     reader = GGUFReader(str(path))
     fields = reader.fields
     arch_field = fields.get("general.architecture")

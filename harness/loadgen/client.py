@@ -28,6 +28,7 @@ try:
 except ImportError:  # the serve extra; the harness core must import without it
     httptools = None  # type: ignore[assignment]
 
+from harness.hints import needs
 from harness.loadgen.http import ClientConfig, LoadgenError, Prepared, Target
 from harness.loadgen.sse import Exchange
 from harness.records import RequestRecord
@@ -138,7 +139,7 @@ class LoadGenerator:
         self, cfg: ClientConfig, clock_origin_ns: int = 0, count_tokens: Callable[[str], int] | None = None
     ) -> None:
         if httptools is None:
-            raise LoadgenError("the load generator needs httptools: pip install -e '.[serve]'")
+            raise LoadgenError(needs("the load generator", "httptools"))
         self.cfg = cfg
         self.target = Target.parse(cfg.url)
         self.origin = clock_origin_ns

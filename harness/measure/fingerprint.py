@@ -14,6 +14,8 @@ from typing import Any
 
 import psutil
 
+from harness.hints import install_hint
+
 PACKAGES = (
     "llm-harness",
     "torch",
@@ -63,14 +65,17 @@ def _git_sha() -> str | None:
 
 def _gpus() -> dict[str, Any]:
     """GPU names, memory and driver through NVML when the library and a driver are present."""
+    # a machine with no NVIDIA driver has no GPU to name, whether or not nvidia-ml-py is installed
+    no_gpu = {"gpus": [], "gpu_note": "no GPU"}
+    driver = any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia"))
     try:
         import pynvml
     except ImportError:
-        return {"gpus": [], "gpu_note": "nvidia-ml-py not installed"}
+        return {"gpus": [], "gpu_note": f"nvidia-ml-py not installed ({install_hint('pynvml')})"} if driver else no_gpu
     try:
         pynvml.nvmlInit()
     except Exception as exc:  # no driver: the common case on CPU machines
-        return {"gpus": [], "gpu_note": f"NVML unavailable: {exc}"}
+        return {"gpus": [], "gpu_note": f"NVML unavailable: {exc}"} if driver else no_gpu
     try:
         gpus = []
         for i in range(pynvml.nvmlDeviceGetCount()):

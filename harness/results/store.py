@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Table, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
+from harness.hints import missing_module
 from harness.records import RequestRecord
 from harness.redact import redact, redact_yaml
 from harness.results.location import (
@@ -80,7 +81,9 @@ class Store:
         self.url, self.name, self.path, self.created_dirs = where.url, where.name, where.path, where.created_dirs
         try:
             self.engine: Engine = create_engine(self.url, future=True)
-        except Exception as exc:  # an unknown dialect, a missing driver
+        except ImportError as exc:  # the URL's driver (psycopg for PostgreSQL) is an extra
+            raise StoreError(f"cannot open results store {self.name}: {missing_module(exc, 'this URL')}") from None
+        except Exception as exc:  # an unknown dialect
             raise StoreError(f"cannot open results store {self.name}: {str(exc).splitlines()[0]}") from None
         try:
             found = open_schema(self.engine, create)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.files import FileRefused, read_regular
+from harness.hints import needs
 
 Format = Literal["jsonl", "sharegpt", "csv", "hf_disk"]
 FORMATS: tuple[str, ...] = ("jsonl", "sharegpt", "csv", "hf_disk")
@@ -163,9 +164,7 @@ def load_hf_disk(path: Path, text_column: str | None, split: str | None) -> list
     try:
         import datasets
     except ImportError:
-        raise DatasetError(
-            f"{path}: format hf_disk needs the `datasets` package: pip install -e '.[datasets]'"
-        ) from None
+        raise DatasetError(needs(f"{path}: format hf_disk", "datasets")) from None
     try:
         loaded = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError, OSError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from harness.hints import install_hint
 from harness.measure.samplers.base import Sampler, Window
 from harness.records import RunClock, Timeline
 
@@ -46,7 +47,7 @@ class CodecarbonSampler(Sampler):
         try:
             import codecarbon  # noqa: F401
         except ImportError:
-            return False, "codecarbon is not installed (pip install codecarbon)"
+            return False, f"codecarbon is not installed ({install_hint('codecarbon')})"
         return True, ""
 
     def start(self) -> None:

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.hints import install_hint
 from harness.measure.counters import EnergySource, cumulative_counter, integrated_power
 from harness.measure.samplers.base import ThreadedSampler, Window
 from harness.records import Timeline
@@ -131,7 +132,7 @@ class NvmlSampler(ThreadedSampler):
         try:
             nvml = _pynvml()
         except ImportError:
-            return False, "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
+            return False, f"nvidia-ml-py is not installed ({install_hint('pynvml')})"
         try:
             nvml.nvmlInit()
         except Exception as exc:

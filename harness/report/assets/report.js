@@ -313,6 +313,9 @@
       const v = axis.values.filter((x) => x > 0);
       if (v.length === axis.values.length && v.length > 2 && Math.max(...v) / Math.min(...v) >= 16) {
         layout.xaxis.type = "log";
+        // ticks at the swept values only: plotly's own log ticks label stray digits ("9") between them
+        layout.xaxis.tickvals = axis.values;
+        layout.xaxis.ticktext = axis.values.map((x) => String(x));
       }
     } else {
       layout.xaxis.type = "category";

@@ -25,6 +25,7 @@ class EchoArgs(EngineArgs):
     load_ms: float = 0.0  # a slow load (a big model), for load timeouts and kills during the load
     kill_on_batch: int | None = None
     raise_on_batch: int | None = None
+    raise_message: str = "simulated allocation failure"  # what the error on raise_on_batch says (hostile text)
     hang_on_batch: int | None = None
     hang_on_call: int | None = None  # the n-th generate call of this worker hangs (1 = the first)
     negative_latency_on_batch: int | None = None  # a buggy engine: tokens stamped before the request was made
@@ -82,7 +83,7 @@ class EchoAdapter(InProcessAdapter):
         if args.kill_on_batch == batch:
             os.kill(os.getpid(), signal.SIGKILL)  # like the kernel's OOM killer
         if args.raise_on_batch == batch:
-            raise MemoryError("simulated allocation failure")
+            raise MemoryError(args.raise_message)
         if args.hang_on_batch == batch or args.hang_on_call == self.calls:
             time.sleep(3600)
 
