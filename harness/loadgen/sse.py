@@ -2,7 +2,8 @@
 
 Parsing survives what real servers do: a role-only or empty first chunk (not a token), a usage-only final chunk
 (``choices: []``), no ``[DONE]``, several tokens in one chunk, CRLF separators, an error event mid-stream (the
-request fails with the server's message), a non-2xx answer, a JSON (non-streamed) answer.
+request fails with the server's message), a non-2xx answer, a JSON (non-streamed) answer. Reasoning deltas
+(``reasoning_content``, or ``reasoning``) are generated tokens like ``content``: the first of them is the first token.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Exchange:
         "got_bytes",
         "retried",
         "n_cached",
+        "server_arrival",
+        "n_out_timings",
     )
 
     def __init__(self, index: int, t_sched: int, prepared: Prepared, on_done: Callable[[Exchange], None]) -> None:
@@ -63,6 +66,8 @@ class Exchange:
         self.got_bytes = False
         self.retried = False
         self.n_cached: int | None = None
+        self.server_arrival: int | None = None  # the server's own stamp of the request's arrival (its clock)
+        self.n_out_timings: int | None = None  # llama.cpp's ``timings.predicted_n``: its count when usage is absent
 
     # ------------------------------------------------------------ SSE
 
@@ -106,14 +111,7 @@ class Exchange:
             msg = err.get("message", err) if isinstance(err, dict) else (err or data[:200].decode(errors="replace"))
             self.fail(f"server error event after {len(self.times)} token chunks: {msg}")
             return
-        text = ""
-        for choice in obj.get("choices") or ():
-            piece = choice.get("text")
-            if piece is None:
-                delta = choice.get("delta") or choice.get("message") or {}
-                piece = delta.get("content") or delta.get("reasoning_content")
-            if piece:
-                text += piece
+        text = "".join(choice_text(c) for c in obj.get("choices") or () if isinstance(c, dict))
         usage = obj.get("usage")
         ct = None
         if usage:
@@ -126,6 +124,7 @@ class Exchange:
         timings = obj.get("timings")
         if isinstance(timings, dict) and timings.get("cache_n") is not None:  # llama.cpp's server
             self.n_cached = int(timings["cache_n"])
+        self.server_stamps(obj, timings)
         if text:
             self.times.append(now)
             self.texts.append(text)
@@ -138,6 +137,18 @@ class Exchange:
                 self.server_first = obj["t_emit_ns"]
         if ct is not None:
             self.n_out = ct
+
+    def server_stamps(self, obj: dict, timings: object) -> None:
+        """What a server says of the request beside its tokens: its arrival stamp (the fake server's
+        ``t_arrival_ns``, CLOCK_MONOTONIC of its host) and llama.cpp's generated-token count (``timings``)."""
+        if self.server_arrival is None:
+            stamp = obj.get("t_arrival_ns")
+            if isinstance(stamp, int):
+                self.server_arrival = stamp
+        if isinstance(timings, dict):
+            predicted = timings.get("predicted_n")
+            if isinstance(predicted, int) and predicted >= 0:
+                self.n_out_timings = predicted
 
     def fail(self, why: str) -> None:
         if self.error is None:
@@ -177,3 +188,20 @@ class Exchange:
         self.fail(f"{why} after {len(self.times)} token chunks" if self.got_bytes else why)
         self.finished = True
         self.on_done(self)
+
+
+def choice_text(choice: dict) -> str:
+    """The generated text one choice of a chunk carries: a completion's ``text``, or a chat delta's (or message's)
+    reasoning (``reasoning_content``, else ``reasoning``: servers name it either way, some send both alike) and
+    ``content``. A role-only delta carries none."""
+    piece = choice.get("text")
+    if isinstance(piece, str):
+        return piece
+    delta = choice.get("delta") or choice.get("message") or {}
+    if not isinstance(delta, dict):
+        return ""
+    reasoning = delta.get("reasoning_content")
+    if not isinstance(reasoning, str) or not reasoning:
+        reasoning = delta.get("reasoning")
+    content = delta.get("content")
+    return (reasoning if isinstance(reasoning, str) else "") + (content if isinstance(content, str) else "")

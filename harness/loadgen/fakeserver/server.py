@@ -188,6 +188,8 @@ class Connection(asyncio.Protocol):
         self.hanging: Job | None = None
         self.url = b""
         self.body: list[bytes] = []
+        self.t_read = 0  # when the bytes being parsed were read
+        self.t_arrival = 0  # when the request being parsed began to arrive
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -200,6 +202,7 @@ class Connection(asyncio.Protocol):
             self.server.release(job)
 
     def data_received(self, data: bytes) -> None:
+        self.t_read = time.monotonic_ns()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -209,6 +212,7 @@ class Connection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.url, self.body = b"", []
+        self.t_arrival = self.t_read
 
     def on_url(self, url: bytes) -> None:
         self.url += url
