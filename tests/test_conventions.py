@@ -105,6 +105,11 @@ def test_no_steady_state_when_everything_went_out_before_the_first_reply():
     assert steady_bounds(burst) is None
     assert m["steady_window_s"] is None and m["steady_output_throughput_tok_s"] is None
     assert m["steady_request_count"] == 0
+    # a second round sent as the first completes: a steady window of 1 ms in 40 ms is too short to be a rate
+    rounds = [rec(i, 0, [(10, 1), (20, 1)]) for i in range(2)] + [
+        rec(2 + i, 20 + i, [(30, 1), (40, 1)]) for i in range(2)
+    ]
+    assert steady_bounds(rounds) is None
 
 
 # ---------------------------------------------------------------- token counts that never contradict

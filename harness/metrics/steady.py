@@ -23,7 +23,9 @@ Within ``(t_a, t_b]`` (half-open, so the completion that opens it is not counted
   established).
 
 t_b ≤ t_a (every request went out before the first came back: a burst, or a run shorter than one request) has no
-steady state: every steady figure is None and ``steady_request_count`` is 0.
+steady state, nor has a steady window shorter than ``MIN_SHARE`` of the whole (max t_end − min t_sched): a closed
+loop of C users and 2·C requests of equal length sends its second round the moment the first completes, and a rate
+over a millisecond is noise. Then every steady figure is None and ``steady_request_count`` is 0.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from harness.metrics.stats import distribution
 from harness.metrics.units import NS_PER_S
 from harness.records import RequestRecord
 
+MIN_SHARE = 0.1
+
 
 def steady_bounds(records: Sequence[RequestRecord]) -> tuple[int, int] | None:
     """(t_a, t_b) on the run clock, or None when the window has no steady state (module docstring)."""
@@ -44,7 +48,8 @@ def steady_bounds(records: Sequence[RequestRecord]) -> tuple[int, int] | None:
     if not ends or not records:
         return None
     t_a, t_b = min(ends), max(r.t_send_ns for r in records)
-    return (t_a, t_b) if t_b > t_a else None
+    whole = max(ends) - min(r.t_sched_ns for r in records)
+    return (t_a, t_b) if t_b > t_a and t_b - t_a >= MIN_SHARE * whole else None
 
 
 def steady_metrics(records: Sequence[RequestRecord]) -> dict[str, float | None]:
