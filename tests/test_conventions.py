@@ -209,3 +209,18 @@ def test_an_arrival_stamp_on_another_clock_is_dropped():
     assert arrival_stamp(ex, ex.t_sched) is None
     ex.server_arrival = 5 * 10**9 + 10
     assert arrival_stamp(ex, ex.t_sched) == 5 * 10**9 + 10
+
+
+@pytest.mark.slow
+def test_report_timeline_carries_the_steady_window(tmp_path):
+    from benchmarks.report_scale import synthesize
+    from harness.report.data import collect_run
+    from harness.results.store import Store
+
+    store = Store(str(tmp_path / "s.db"))
+    run_id = synthesize(store, models=1, quantizations=1, batch_sizes=2, rates=2, repetitions=2)
+    timelines = collect_run(store, run_id)["timelines"]
+    assert timelines
+    for tl in timelines.values():  # [start, end] in ms on the timeline's axis, what the page outlines
+        start, end = tl["steady"]
+        assert 0 < start < end
