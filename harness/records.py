@@ -45,6 +45,8 @@ class RequestRecord(BaseModel):
     session: int | None = None  # multi-turn workloads: the session this request is a turn of
     turn: int | None = None  # its turn in the session, from 0
     n_cached: int | None = None  # prompt tokens the server reported serving from its prefix cache
+    n_out_client: int | None = None  # the client tokenizer's count of the reply's text (beside a server's n_out)
+    t_arrival_ns: int | None = None  # when the server says the request arrived (run clock; servers that stamp it)
 
     @property
     def ok(self) -> bool:

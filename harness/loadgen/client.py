@@ -4,8 +4,11 @@ One process, one event loop (uvloop when installed), HTTP/1.1 keep-alive connect
 httptools parsing: measured faster than aiohttp's client for many short streams (benchmarks/loadgen_capacity.py).
 
 Timing follows METRICS.md: every request has a scheduled time fixed before the window starts (open loop) and TTFT and
-E2E are measured from it, so a late client cannot hide server queueing; ``t_send`` is stamped when the request's
-bytes are handed to the socket. Token-bearing chunks are stamped when their bytes arrive (one clock read per socket
+E2E are measured from it, so a late client cannot hide server queueing; ``t_send`` is stamped right after the
+request's bytes were handed to the kernel (``transport.write`` sends at once on an idle connection; only a full
+socket buffer would leave bytes queued here), so the building and the write are in the send lag. Where the server
+stamps each request's arrival (the fake server's ``t_arrival_ns``), the record keeps it too: the schedule lag as the
+server judged it. Token-bearing chunks are stamped when their bytes arrive (one clock read per socket
 read). Waits shorter than ``SPIN_NS`` are spent polling the loop, because epoll rounds timeouts up to whole
 milliseconds, which alone would make every request up to 1 ms late.
 
@@ -29,6 +32,7 @@ except ImportError:  # the serve extra; the harness core must import without it
     httptools = None  # type: ignore[assignment]
 
 from harness.hints import needs
+from harness.loadgen.counts import arrival_stamp, token_counts
 from harness.loadgen.http import ClientConfig, LoadgenError, Prepared, Target
 from harness.loadgen.sse import Exchange
 from harness.records import RequestRecord
@@ -58,9 +62,9 @@ class _Conn(asyncio.Protocol):
     def send(self, ex: Exchange) -> None:
         self.ex = ex
         assert self.transport is not None
-        ex.t_send = time.monotonic_ns()
-        ex.deadline = ex.t_send + self.client.timeout_ns
         self.transport.write(ex.prepared.data)
+        ex.t_send = time.monotonic_ns()  # after the write: the bytes are the kernel's now
+        ex.deadline = ex.t_send + self.client.timeout_ns
 
     def data_received(self, data: bytes) -> None:
         self.now = time.monotonic_ns()
@@ -239,6 +243,7 @@ class LoadGenerator:
         conn.ex = ex
         assert conn.transport is not None
         conn.transport.write(ex.prepared.data)
+        ex.t_send = time.monotonic_ns()  # the bytes the server answers left now; t_sched stays
 
     async def _watchdog(self) -> None:
         """Per-request timeouts. Deadlines grow in send order, so only the head of the queue needs looking at."""
@@ -347,21 +352,8 @@ class LoadGenerator:
         if ex.t_send and ex.t_send < t_sched:
             t_sched = t_send
         ok = ex.error is None and bool(ex.times)
-        n_out, n_out_source = ex.n_out, "usage"
-        tokens: list[int]
-        if all(t is not None for t in ex.tokens) and ex.tokens:
-            tokens = [int(t) for t in ex.tokens]  # type: ignore[arg-type]
-        elif n_out is not None and n_out == len(ex.times):
-            tokens = [1] * len(ex.times)
-        elif self.count_tokens is not None:
-            tokens = [max(self.count_tokens(t), 1) for t in ex.texts]
-        else:
-            tokens = [max(len(t.split()), 1) for t in ex.texts]
-        if n_out is None:
-            if self.count_tokens is not None:
-                n_out, n_out_source = self.count_tokens("".join(ex.texts)), "tokenizer"
-            else:
-                n_out, n_out_source = sum(tokens), "words"
+        tokens, n_out, n_out_source, n_out_client = token_counts(ex, self.count_tokens)
+        arrival = arrival_stamp(ex, t_sched)
         n_in, n_in_source = ex.n_in, "usage"
         if n_in is None:
             n_in, n_in_source = ex.prepared.n_in, ex.prepared.n_in_source
@@ -379,6 +371,8 @@ class LoadGenerator:
             n_out_source=n_out_source,
             error=ex.error,
             n_cached=ex.n_cached,
+            n_out_client=n_out_client,
+            t_arrival_ns=arrival - o if arrival is not None else None,
         )
 
 

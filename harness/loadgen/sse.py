@@ -9,7 +9,8 @@ larger one fails its request with one line and the rest of that reply is dropped
 Buffering is linear: a read is appended once and only its new bytes are searched for the event separator (a 64 MB
 event used to take 14 s; ``benchmarks/sse_parse.py``). A token count in ``usage`` that is not an integer in
 ``[0, MAX_TOKEN_COUNT]`` (a string, 1e300, 10**30, a negative, a cumulative count going backwards) fails that request
-with the field named; the window's other requests are unaffected.
+with the field named; the window's other requests are unaffected. Reasoning deltas
+(``reasoning_content``, or ``reasoning``) are generated tokens like ``content``: the first of them is the first token.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ def _text(obj: dict) -> str:
             delta = choice.get("delta") or choice.get("message") or {}
             if not isinstance(delta, dict):
                 raise ValueError(f"server sent a delta that is not an object: {str(delta)[:40]!r}")
-            piece = delta.get("content") or delta.get("reasoning_content")
-        if piece and not isinstance(piece, str):
+            for field in ("content", "reasoning_content", "reasoning"):
+                if delta.get(field) and not isinstance(delta[field], str):
+                    raise ValueError(f"server sent generated text that is not a string: {str(delta[field])[:40]!r}")
+        elif piece and not isinstance(piece, str):
             raise ValueError(f"server sent generated text that is not a string: {str(piece)[:40]!r}")
-        if piece:
-            text += piece
+        text += choice_text(choice)
     return text
 
 
@@ -87,6 +89,8 @@ class Exchange:
         "got_bytes",
         "retried",
         "n_cached",
+        "server_arrival",
+        "n_out_timings",
     )
 
     def __init__(self, index: int, t_sched: int, prepared: Prepared, on_done: Callable[[Exchange], None]) -> None:
@@ -114,6 +118,8 @@ class Exchange:
         self.got_bytes = False
         self.retried = False
         self.n_cached: int | None = None
+        self.server_arrival: int | None = None  # the server's own stamp of the request's arrival (its clock)
+        self.n_out_timings: int | None = None  # llama.cpp's ``timings.predicted_n``: its count when usage is absent
 
     # ------------------------------------------------------------ SSE
 
@@ -192,6 +198,7 @@ class Exchange:
         except ValueError as exc:
             self.fail(str(exc))
             return
+        self.server_stamps(obj, obj.get("timings"))
         if text:
             self.times.append(now)
             self.texts.append(text)
@@ -229,6 +236,18 @@ class Exchange:
         if isinstance(timings, dict) and timings.get("cache_n") is not None:  # llama.cpp's server
             self.n_cached = token_count(timings["cache_n"], "timings.cache_n")
         return ct
+
+    def server_stamps(self, obj: dict, timings: object) -> None:
+        """What a server says of the request beside its tokens: its arrival stamp (the fake server's
+        ``t_arrival_ns``, CLOCK_MONOTONIC of its host) and llama.cpp's generated-token count (``timings``)."""
+        if self.server_arrival is None:
+            stamp = obj.get("t_arrival_ns")
+            if isinstance(stamp, int):
+                self.server_arrival = stamp
+        if isinstance(timings, dict):
+            predicted = timings.get("predicted_n")
+            if isinstance(predicted, int) and predicted >= 0:
+                self.n_out_timings = predicted
 
     def fail(self, why: str) -> None:
         if self.error is None:
@@ -268,3 +287,20 @@ class Exchange:
         self.fail(f"{why} after {len(self.times)} token chunks" if self.got_bytes else why)
         self.finished = True
         self.on_done(self)
+
+
+def choice_text(choice: dict) -> str:
+    """The generated text one choice of a chunk carries: a completion's ``text``, or a chat delta's (or message's)
+    reasoning (``reasoning_content``, else ``reasoning``: servers name it either way, some send both alike) and
+    ``content``. A role-only delta carries none."""
+    piece = choice.get("text")
+    if isinstance(piece, str):
+        return piece
+    delta = choice.get("delta") or choice.get("message") or {}
+    if not isinstance(delta, dict):
+        return ""
+    reasoning = delta.get("reasoning_content")
+    if not isinstance(reasoning, str) or not reasoning:
+        reasoning = delta.get("reasoning")
+    content = delta.get("content")
+    return (reasoning if isinstance(reasoning, str) else "") + (content if isinstance(content, str) else "")

@@ -2,8 +2,7 @@
 
 ``harness show``, ``compare``, ``gate``, ``report``, the searches and ``export`` read these declarations instead of
 keeping lists of their own. A stored metric that is not declared here is a bug (tests/test_catalogue.py runs real
-sweeps and checks every stored name). Figures whose names are only known at run time (a server's ``/metrics``)
-are declared by pattern.
+sweeps and checks every stored name). Names known only at run time (a server's ``/metrics``) are patterns.
 
 Directions: ``lower`` (latency, memory, energy, errors), ``higher`` (throughput, goodput, attainment, fidelity
 agreement), ``none`` (counts and context such as the window's length, never a regression by itself).
@@ -19,7 +18,7 @@ from typing import Literal
 Better = Literal["lower", "higher", "none"]
 
 PERCENTILES = (50, 90, 95, 99)
-LATENCY_SERIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "send_lag_ms")
+LATENCY_SERIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "send_lag_ms", "arrival_lag_ms")
 DISTRIBUTION_STATS = (*(f"p{q}" for q in PERCENTILES), "mean", "std", "count")
 ENERGY_KINDS = ("gpu", "cpu", "dram")
 PHASES = ("prefill", "decode", "mixed")
@@ -181,7 +180,7 @@ def _declare_throughput() -> None:
 
 
 def _declare_latency() -> None:
-    names = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E", "send_lag_ms": "send lag"}
+    names = dict(zip(LATENCY_SERIES, ("TTFT", "TPOT", "ITL", "E2E", "send lag", "server-seen lag"), strict=True))
     for series, label in names.items():
         for stat in DISTRIBUTION_STATS:
             key = f"{series}_{stat}"
@@ -322,12 +321,15 @@ def _declare_fidelity() -> None:
 
 
 def _declare_workload() -> None:
-    """Workload and speculative-decoding figures: the tables beside their formulas (metrics/workload, speculative)."""
+    """Workload, speculative-decoding, steady-state and peer-convention figures: tables beside their formulas
+    (metrics/workload, speculative, peer_figures)."""
     from harness.metrics import speculative, workload
+    from harness.metrics.peer_figures import steady_and_convention_figures
 
-    for family, rows in (("workload", workload.WORKLOAD_FIGURES), ("speculative", speculative.SPEC_FIGURES)):
-        for name, unit, better, display, what in rows:
-            _declare(name, unit, better, family, display, what)  # type: ignore[arg-type]
+    rows = [(n, u, b, "workload", d, w) for n, u, b, d, w in workload.WORKLOAD_FIGURES]
+    rows += [(n, u, b, "speculative", d, w) for n, u, b, d, w in speculative.SPEC_FIGURES]
+    for name, unit, better, family, display, what in rows + steady_and_convention_figures(DISTRIBUTION_STATS):
+        _declare(name, unit, better, family, display, what)  # type: ignore[arg-type]
 
 
 def _declare_server() -> None:

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.metrics.catalogue import LATENCY_SERIES
+from harness.metrics.conventions import convention_metrics, usage_mismatch_ratio
 from harness.metrics.request import RequestMetrics, request_metrics
 from harness.metrics.stats import distribution
+from harness.metrics.steady import steady_metrics
 from harness.metrics.units import NS_PER_MS, NS_PER_S
 from harness.records import RequestRecord
 
@@ -45,6 +47,15 @@ def batch_metrics(records: Sequence[RequestRecord]) -> dict[str, float | None]:
 
 
 # ---------------------------------------------------------------- a measurement window
+
+
+def _beside_the_window(records: Sequence[RequestRecord]) -> dict[str, float | None]:
+    """The steady-state window's figures, ITL/TPOT under the peers' conventions, and the usage mismatch share."""
+    return {
+        **steady_metrics(records),
+        **convention_metrics(records),
+        "usage_mismatch_ratio": usage_mismatch_ratio(records),
+    }
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,10 @@ def window_metrics(
     - ``slo_attainment`` = requests meeting every SLO / request_count (failed requests count as misses).
     - For each of ttft_ms, tpot_ms, itl_ms, e2e_ms, send_lag_ms over successful requests (ITL: every gap of every
       request, pooled): ``<name>_p50``, ``_p90``, ``_p95``, ``_p99``, ``_mean``, ``_std`` (population), ``_count``.
+      ``arrival_lag_ms`` likewise: t_arrival − t_sched, the schedule lag judged by the server's own arrival stamp,
+      over the successful requests whose server stamped one (``RequestRecord.t_arrival_ns``).
+    - The steady-state window's ``steady_*`` figures (``harness.metrics.steady``), ITL and TPOT under the peers'
+      conventions (``harness.metrics.conventions``) and ``usage_mismatch_ratio``.
     - ``tokens_per_chunk_mean``: mean tokens carried per token-bearing chunk (1.0 for token-by-token streams).
     - ``prefill_ms_mean`` and ``decode_throughput_tok_s``: ``batch_metrics`` per ``batch_index``, averaged over the
       batches that have a value. Only meaningful for offline batches: with ``offline_batches=False`` (server
@@ -129,12 +144,14 @@ def window_metrics(
         "itl_ms": [gap for _, m in done for gap in m.itl_ms],
         "e2e_ms": [m.e2e_ms for _, m in done],
         "send_lag_ms": [m.send_lag_ms for _, m in done],
+        "arrival_lag_ms": [(r.t_arrival_ns - r.t_sched_ns) / NS_PER_MS for r, _ in done if r.t_arrival_ns is not None],
     }
     for name in LATENCY_SERIES:
         for stat, value in distribution(series[name]).items():
             out[f"{name}_{stat}"] = value
     chunk_tokens = [t for r, _ in done for t in r.chunk_tokens]
     out["tokens_per_chunk_mean"] = float(np.mean(chunk_tokens)) if chunk_tokens else None
+    out.update(_beside_the_window(records))
 
     prefill: list[float] = []
     decode: list[float] = []

@@ -16,6 +16,7 @@ from harness.gate.config import direction
 from harness.gate.inputs import GateInputError, load_gate_runs
 from harness.metrics.catalogue import CATALOGUE
 from harness.metrics.energy import phase_intervals
+from harness.metrics.steady import steady_bounds
 from harness.report.efficiency import COST_PAIRS, efficiency_facts
 from harness.results.compare import compare_runs
 from harness.results.store import AGGREGATE, Store, StoreError
@@ -174,7 +175,9 @@ def _timelines(store: Store, run_id: str, n_points: int) -> dict[str, Any]:
             for name, spans in phase_intervals(records).items()
             if spans
         }
-        timelines[point_id] = {"rep": entry["rep"], "series": series, "phases": phases}
+        bounds = steady_bounds(records) if records else None
+        steady = [round((b - t0) / 1e6, 2) for b in bounds] if bounds else None
+        timelines[point_id] = {"rep": entry["rep"], "series": series, "phases": phases, "steady": steady}
     return timelines
 
 

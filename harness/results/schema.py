@@ -74,6 +74,8 @@ request_table = Table(
     Column("session", Integer),
     Column("turn", Integer),
     Column("n_cached", Integer),
+    Column("n_out_client", Integer),
+    Column("t_arrival_ns", BigInteger),
     Index("ix_request_point", "run_id", "point_id"),
 )
 

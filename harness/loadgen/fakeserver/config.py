@@ -15,6 +15,8 @@ FAULTS = (
     "hang",
     "crlf",
     "no_stream",
+    "reasoning",
+    "reasoning_field",
 )
 TOKEN = " tok"  # one token per word: a tokenizer-free client can count words
 

@@ -36,6 +36,7 @@ class Connection(Protocol):
 
     closed: bool
     hanging: Any
+    t_arrival: int
 
     def write(self, data: bytes) -> None: ...
 
@@ -67,6 +68,9 @@ class Job:
         self.model = json.dumps(str(req.get("model") or cfg.model))
         self.sent = 0
         self.sep = b"\r\n\r\n" if "crlf" in faults else b"\n\n"
+        self.t_arrival = conn.t_arrival
+        self.reasoning_key = b"reasoning_content" if "reasoning" in faults else b"reasoning"
+        self.reasoning = chat and bool({"reasoning", "reasoning_field"} & faults)
 
     def start_queued(self) -> None:
         if self.conn.closed:  # the client gave up while queued
@@ -127,21 +131,22 @@ class Job:
         if self.chat:
             body = (
                 b'{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":0,"model":%s,"choices":'
-                b'[{"index":0,"delta":%s,"finish_reason":%s}]%s,"t_emit_ns":%d}'
-                % (self.model.encode(), content, finish, usage, t)
+                b'[{"index":0,"delta":%s,"finish_reason":%s}]%s,"t_emit_ns":%d,"t_arrival_ns":%d}'
+                % (self.model.encode(), content, finish, usage, t, self.t_arrival)
             )
         else:
             body = (
                 b'{"id":"cmpl-fake","object":"text_completion","created":0,"model":%s,"choices":'
-                b'[{"index":0,"text":%s,"logprobs":null,"finish_reason":%s}]%s,"t_emit_ns":%d}'
-                % (self.model.encode(), content, finish, usage, t)
+                b'[{"index":0,"text":%s,"logprobs":null,"finish_reason":%s}]%s,"t_emit_ns":%d,"t_arrival_ns":%d}'
+                % (self.model.encode(), content, finish, usage, t, self.t_arrival)
             )
         return b"data: " + body + self.sep
 
     def token_event(self, k: int) -> bytes:
         text = json.dumps(TOKEN * k).encode()
         finish = b'"length"' if self.sent + k >= self.n else b"null"
-        content = b'{"content":%s}' % text if self.chat else text
+        key = self.reasoning_key if self.reasoning and self.sent < self.n // 2 else b"content"
+        content = b'{"%s":%s}' % (key, text) if self.chat else text
         ev = self.event(content, k, finish)
         self.sent += k
         return ev
@@ -233,7 +238,8 @@ class Job:
         body = (
             f'{{"id":"fake","object":"{"chat.completion" if self.chat else "text_completion"}","created":0,'
             f'"model":{self.model},"choices":[{choice}],"usage":{{"prompt_tokens":{self.n_in},'
-            f'"completion_tokens":{self.n},"total_tokens":{self.n_in + self.n}{self.cached_usage()}}}}}'
+            f'"completion_tokens":{self.n},"total_tokens":{self.n_in + self.n}{self.cached_usage()}}},'
+            f'"t_arrival_ns":{self.t_arrival}}}'
         )
         self.conn.respond(200, body.encode())
         self.finish()

@@ -199,6 +199,8 @@ class Connection(asyncio.Protocol):
         self.url = b""
         self.body: list[bytes] = []
         self.headers: dict[str, str] = {}
+        self.t_read = 0  # when the bytes being parsed were read
+        self.t_arrival = 0  # when the request being parsed began to arrive
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -211,6 +213,7 @@ class Connection(asyncio.Protocol):
             self.server.release(job)
 
     def data_received(self, data: bytes) -> None:
+        self.t_read = time.monotonic_ns()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -220,6 +223,7 @@ class Connection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.url, self.body, self.headers = b"", [], {}
+        self.t_arrival = self.t_read
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")

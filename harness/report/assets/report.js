@@ -590,7 +590,8 @@
       ids.some((id) => RUN.timelines[id].series.some((x) => x.panel === panel)));
     const missing = Object.keys(PANELS).filter((p) => !panels.includes(p));
     note(s, "first measured repetition of the chosen point, on the run's clock (ms from the window's start); " +
-      "shaded: prefill (orange), decode (blue), both at once (purple), from the request events. Long timelines " +
+      "shaded: prefill (orange), decode (blue), both at once (purple), from the request events; the steady-state " +
+      "window (first completion to last send, where the steady_* figures come from) is outlined in green. Long timelines " +
       "are decimated to min/max per bucket." + (missing.includes("power") ? " No power timeline: no nvml sampler " +
       "recorded power in this run." : ""));
     const chooser = select([...byLabel.keys()], RUN.points.find((p) => p.id === current).label, (label) => {
@@ -615,6 +616,11 @@
             shapes.push({ type: "rect", xref: "x", yref: "paper", x0: a, x1: b, y0: 0, y1: 1, line: { width: 0 },
               fillcolor: PHASE_COLORS[phase] || "rgba(0,0,0,0.08)", layer: "below" });
           }
+        }
+        if (tl.steady) {
+          shapes.push({ type: "rect", xref: "x", yref: "paper", x0: tl.steady[0], x1: tl.steady[1], y0: 0, y1: 1,
+            line: { width: 1.5, color: "rgba(44,160,44,0.9)", dash: "dot" }, fillcolor: "rgba(44,160,44,0.07)",
+            layer: "below" });
         }
         return { data: data, layout: baseLayout("ms (repetition " + tl.rep + ")", PANELS[panel],
           { shapes: shapes, title: { text: ptext(panel), font: { size: 12 } } }) };
