@@ -142,6 +142,13 @@ class EngineAdapter(ABC):
         return 1
 
     @classmethod
+    def reuse_worker(cls, engine: EngineConfig) -> bool:
+        """True where ``close`` frees everything ``load`` took and leaves no process-wide state behind, so the next
+        group of the same environment may load into this worker instead of a fresh one (``harness.execution.warm``).
+        """
+        return False
+
+    @classmethod
     def check_parallel(cls, engine: EngineConfig) -> None:
         """Raise ``AdapterError`` at validation time for a parallel layout this engine cannot run anywhere.
 

@@ -154,6 +154,10 @@ class HFAdapter(InProcessAdapter):
         return engine.tensor_parallel  # one torchrun rank per shard (harness.adapters.hf_parallel)
 
     @classmethod
+    def reuse_worker(cls, engine: EngineConfig) -> bool:
+        return True  # close frees the model and compiled graphs; a worker of several ranks is never reused
+
+    @classmethod
     def check_parallel(cls, engine: EngineConfig) -> None:
         super().check_parallel(engine)
         check_hf_split(engine)
@@ -331,6 +335,12 @@ class HFAdapter(InProcessAdapter):
         return logits.float().cpu().numpy()
 
     def close(self) -> None:
+        """Drop the model and what was compiled for it: the worker may load the next group's model."""
         self._model = None
-        if self._device.type == "cuda":
+        self._tokenizer = None  # type: ignore[assignment]  # closed: nothing uses it after
+        if "torch._dynamo" in sys.modules:
+            sys.modules[
+                "torch._dynamo"
+            ].reset()  # compiled graphs and guards of this model: the next one compiles afresh
+        if getattr(self, "_device", None) is not None and self._device.type == "cuda":
             self._torch.cuda.empty_cache()

@@ -19,7 +19,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness import source_root
-from harness.execution.protocol import ErrorReply, ExitRequest, LoadReply, WindowReply, decode_reply, encode
+from harness.execution.protocol import (
+    ErrorReply,
+    ExitRequest,
+    LoadReply,
+    UnloadReply,
+    WindowReply,
+    decode_reply,
+    encode,
+)
 from harness.execution.ranks import SOCKET_ENV, RankChannel, kill_ranks, torchrun_command, worker_ranks
 from harness.plan.points import EngineConfig
 from harness.redact import pump_redacted
@@ -132,6 +140,13 @@ class EngineProcess:
     def pid(self) -> int:
         return self.proc.pid
 
+    def follow_log(self, log_path: Path) -> None:
+        """The worker serves another group, which logs to ``log_path`` (its ``LoadRequest`` names the file): its
+        failures are told by the tail of that log."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path
+        self._log_offset = self._log_size()
+
     def _read(self) -> None:
         if self._channel is not None:
             lines = self._channel.lines(lambda: self.proc.poll() is None)
@@ -177,7 +192,7 @@ class EngineProcess:
 
     def request(
         self, msg: BaseModel, timeout_s: float, limit_s: float | None = None, limit_name: str = "timeout_s"
-    ) -> LoadReply | WindowReply:
+    ) -> LoadReply | UnloadReply | WindowReply:
         """Send one request and wait ``timeout_s`` for its reply; ``WorkerFailure`` (or ``WorkerSkip``) for anything
         else. ``limit_s`` is the budget ``timeout_s`` is what is left of (the point's ``timeout_s``), for the
         message."""

@@ -4,6 +4,8 @@ They travel as JSON lines (the worker may run in another interpreter, with other
 validate what they receive with these models; a message that does not parse is a protocol error, never a guess.
 
 - ``LoadRequest`` → ``LoadReply``: load the engine once for its group (and measure fidelity when asked).
+- ``UnloadRequest`` → ``UnloadReply``: close the engine and free its memory, keeping the process (and its imports)
+  warm for the next group that shares its environment (``harness.execution.warm``).
 - ``WindowRequest`` → ``WindowReply``: run one measurement window (an offline batch or a serving window), or a
   warmup window whose records are discarded.
 - ``ExitRequest``: close the engine and end the process (no reply).
@@ -30,6 +32,11 @@ class LoadRequest(_Message):
     adapter_ref: str | None = Field(default=None, description="module:Class where entry points are not registered")
     clock_origin_ns: int
     fidelity: bool = False
+    log_path: str | None = Field(default=None, description="a reused worker logs this group to this file from now on")
+
+
+class UnloadRequest(_Message):
+    op: Literal["unload"] = "unload"
 
 
 class WindowRequest(_Message):
@@ -43,7 +50,7 @@ class ExitRequest(_Message):
     op: Literal["exit"] = "exit"
 
 
-Request = Annotated[LoadRequest | WindowRequest | ExitRequest, Field(discriminator="op")]
+Request = Annotated[LoadRequest | UnloadRequest | WindowRequest | ExitRequest, Field(discriminator="op")]
 REQUEST = TypeAdapter(Request)
 
 
@@ -52,6 +59,10 @@ class LoadReply(_Message):
     describe: dict[str, Any]
     pid: int
     rank_pids: list[int] = Field(default_factory=list, description="every rank's pid, for a worker of several")
+
+
+class UnloadReply(_Message):
+    reply: Literal["unloaded"] = "unloaded"
 
 
 class WindowReply(_Message):
@@ -67,7 +78,7 @@ class ErrorReply(_Message):
     skip: bool = Field(default=False, description="the engine cannot run this here: the point is skipped")
 
 
-Reply = Annotated[LoadReply | WindowReply | ErrorReply, Field(discriminator="reply")]
+Reply = Annotated[LoadReply | UnloadReply | WindowReply | ErrorReply, Field(discriminator="reply")]
 REPLY = TypeAdapter(Reply)
 
 
@@ -75,9 +86,9 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json().encode() + b"\n"
 
 
-def decode_request(line: str | bytes) -> LoadRequest | WindowRequest | ExitRequest:
+def decode_request(line: str | bytes) -> LoadRequest | UnloadRequest | WindowRequest | ExitRequest:
     return REQUEST.validate_json(line)
 
 
-def decode_reply(line: str | bytes) -> LoadReply | WindowReply | ErrorReply:
+def decode_reply(line: str | bytes) -> LoadReply | UnloadReply | WindowReply | ErrorReply:
     return REPLY.validate_json(line)

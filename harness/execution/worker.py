@@ -1,4 +1,7 @@
-"""The engine worker: a separate process that loads one engine and runs measurement windows on request.
+"""The engine worker: a separate process that loads an engine and runs measurement windows on request.
+
+It holds one engine at a time; after ``unload`` it may load the next group's engine (same interpreter and
+environment), so consecutive groups pay for importing torch and transformers once (``harness.execution.warm``).
 
 It speaks JSON lines on its original stdout (one reply per request) and reads requests from stdin, so the runner can
 start it with any interpreter (another virtual environment with other engine pins) and kill it without losing
@@ -18,6 +21,8 @@ from harness.execution.protocol import (
     ExitRequest,
     LoadReply,
     LoadRequest,
+    UnloadReply,
+    UnloadRequest,
     WindowReply,
     WindowRequest,
     decode_request,
@@ -84,6 +89,9 @@ class Worker:
         from harness.plugins import adapter_class
         from harness.records import RunClock
 
+        if msg.log_path:
+            _log_to(msg.log_path)
+        self.unload()  # the runner unloads first; this only guards a model from staying behind the next one
         self.clock = RunClock(origin_ns=msg.clock_origin_ns)
         self.adapter = _adapter(msg.engine.adapter, msg.adapter_ref, adapter_class)(msg.engine)
         self.adapter.load()
@@ -94,6 +102,15 @@ class Worker:
             describe["fidelity"] = fidelity(self.adapter)
         return LoadReply(describe=describe, pid=os.getpid())
 
+    def unload(self) -> UnloadReply:
+        """Close the engine and give its memory back, so the next model loads into a clean process."""
+        adapter, self.adapter = self.adapter, None
+        if adapter is not None:
+            adapter.close()
+            del adapter
+            free_memory()
+        return UnloadReply()
+
     def window(self, msg: WindowRequest) -> WindowReply | ErrorReply:
         from harness.scenarios.windows import run_window
 
@@ -103,7 +120,35 @@ class Worker:
         return WindowReply(records=result.records, memory=result.memory, figures=result.figures)
 
 
-def answer(worker: Worker, line: str) -> LoadReply | WindowReply | ErrorReply | None:
+def free_memory() -> None:
+    """Collect the closed engine's objects, empty torch's CUDA cache where CUDA is in use, and hand freed heap back
+    to the OS (glibc keeps it otherwise, and the next group's peak RSS would include it)."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+            pass
+
+
+def _log_to(path: str) -> None:
+    """From now on this process (and what it launches) logs to ``path``: the group it serves next has its own log."""
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.dup2(fd, 1)  # engines that print to stdout log there too (the protocol has its own descriptor)
+    os.close(fd)
+    os.environ["HARNESS_LOG_PATH"] = path
+
+
+def answer(worker: Worker, line: str) -> LoadReply | UnloadReply | WindowReply | ErrorReply | None:
     """The reply to one request line; None for ``exit``."""
     from pydantic import ValidationError
 
@@ -116,6 +161,8 @@ def answer(worker: Worker, line: str) -> LoadReply | WindowReply | ErrorReply | 
     if isinstance(msg, ExitRequest):
         return None
     try:
+        if isinstance(msg, UnloadRequest):
+            return worker.unload()
         return worker.load(msg) if isinstance(msg, LoadRequest) else worker.window(msg)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes the point's one-line error
         if isinstance(exc, Unsupported):  # not a failure: this combination cannot run here

@@ -1,4 +1,5 @@
-"""Engine groups on this machine, one after another, each in its own worker process."""
+"""Engine groups on this machine, one after another; consecutive groups that share an environment share a warm
+worker process (``harness.execution.warm``), any other group gets its own."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, ClassVar
 from harness.execution.executors.base import Executor, stamping
 from harness.execution.group import run_group
 from harness.execution.session import EngineSession
+from harness.execution.warm import WarmWorkers
 from harness.scenarios.base import GroupTask, TaskOutcome
 
 
@@ -20,12 +22,18 @@ class LocalExecutor(Executor):
 
     def run_tasks(self, tasks: Sequence[GroupTask]) -> list[TaskOutcome]:
         outcomes = []
-        for task in tasks:
-            session = EngineSession(task.engine, self.context)
-            try:
-                outcomes.append(run_group(task, session, self.context))
-            except BaseException:  # Ctrl-C or a bug: the worker (and any server it launched) goes now
-                session.kill()
-                raise
-            session.close()
+        warm = WarmWorkers()
+        try:
+            for task in tasks:
+                session = EngineSession(task.engine, self.context, warm)
+                try:
+                    outcomes.append(run_group(task, session, self.context))
+                except BaseException:  # Ctrl-C or a bug: the worker (and any server it launched) goes now
+                    session.kill()
+                    raise
+                session.release()
+        except BaseException:
+            warm.kill()
+            raise
+        warm.close()
         return outcomes

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from harness.adapters.base import EngineArgs, InProcessAdapter
 
+from harness.plan.points import EngineConfig
 from harness.records import RequestRecord, RunClock
 from harness.workload.prompts import Prompt
 
@@ -29,12 +30,17 @@ class EchoArgs(EngineArgs):
     hang_on_batch: int | None = None
     hang_on_call: int | None = None  # the n-th generate call of this worker hangs (1 = the first)
     negative_latency_on_batch: int | None = None  # a buggy engine: tokens stamped before the request was made
+    reuse_worker: bool = False  # declare the worker reusable by the next group (warm-worker tests)
 
 
 class EchoAdapter(InProcessAdapter):
     name: ClassVar[str] = "echo"
     dtypes: ClassVar[tuple[str, ...]] = ()
     Args = EchoArgs
+
+    @classmethod
+    def reuse_worker(cls, engine: EngineConfig) -> bool:
+        return bool(engine.args.get("reuse_worker"))
 
     def load(self) -> None:
         # HARNESS_ECHO_SLOWDOWN stands in for a code change that makes the engine slower (gate tests)
