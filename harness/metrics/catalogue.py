@@ -303,15 +303,8 @@ def _declare_slo() -> None:
 
 def _declare_fidelity() -> None:
     _declare("fidelity_kl_mean", "nats", "lower", "fidelity", "KL", "mean KL(p_ref ‖ p_point) per token", column=5)
-    _declare(
-        "fidelity_top1_agreement",
-        "ratio",
-        "higher",
-        "fidelity",
-        "top-1",
-        "top-1 agreement with the reference",
-        column=6,
-    )
+    top1 = "top-1 agreement with the reference"
+    _declare("fidelity_top1_agreement", "ratio", "higher", "fidelity", "top-1", top1, column=6)
     _declare("perplexity", "ratio", "lower", "fidelity", "ppl", "perplexity on the fixed text", column=7)
     _declare("perplexity_ref", "ratio", "none", "fidelity", "ppl ref", "the reference's perplexity")
     _declare(
@@ -321,14 +314,13 @@ def _declare_fidelity() -> None:
 
 
 def _declare_workload() -> None:
-    """Workload, speculative-decoding, steady-state and peer-convention figures: tables beside their formulas
-    (metrics/workload, speculative, peer_figures)."""
-    from harness.metrics import speculative, workload
-    from harness.metrics.peer_figures import steady_and_convention_figures
+    """Workload, speculative, steady-state and peer-convention figures: tables beside their formulas."""
+    from harness.metrics import peer_figures, speculative, workload
 
     rows = [(n, u, b, "workload", d, w) for n, u, b, d, w in workload.WORKLOAD_FIGURES]
     rows += [(n, u, b, "speculative", d, w) for n, u, b, d, w in speculative.SPEC_FIGURES]
-    for name, unit, better, family, display, what in rows + steady_and_convention_figures(DISTRIBUTION_STATS):
+    rows += peer_figures.steady_and_convention_figures(DISTRIBUTION_STATS)
+    for name, unit, better, family, display, what in rows:
         _declare(name, unit, better, family, display, what)  # type: ignore[arg-type]
 
 

@@ -152,19 +152,25 @@ def window_metrics(
     chunk_tokens = [t for r, _ in done for t in r.chunk_tokens]
     out["tokens_per_chunk_mean"] = float(np.mean(chunk_tokens)) if chunk_tokens else None
     out.update(_beside_the_window(records))
+    out.update(_batch_means(records if offline_batches else []))
+    return out
 
+
+def _batch_means(records: Sequence[RequestRecord]) -> dict[str, float | None]:
+    """``prefill_ms_mean`` and ``decode_throughput_tok_s``: ``batch_metrics`` per ``batch_index``, averaged over the
+    batches that have a value (None for no records: a server window, whose batch_index is not a batch)."""
     prefill: list[float] = []
     decode: list[float] = []
-    if offline_batches:
-        batches: dict[int, list[RequestRecord]] = {}
-        for r in records:
-            batches.setdefault(r.batch_index, []).append(r)
-        for b in batches.values():
-            bm = batch_metrics(b)
-            if bm["prefill_ms"] is not None:
-                prefill.append(bm["prefill_ms"])
-            if bm["decode_throughput_tok_s"] is not None:
-                decode.append(bm["decode_throughput_tok_s"])
-    out["prefill_ms_mean"] = float(np.mean(prefill)) if prefill else None
-    out["decode_throughput_tok_s"] = float(np.mean(decode)) if decode else None
-    return out
+    batches: dict[int, list[RequestRecord]] = {}
+    for r in records:
+        batches.setdefault(r.batch_index, []).append(r)
+    for b in batches.values():
+        bm = batch_metrics(b)
+        if bm["prefill_ms"] is not None:
+            prefill.append(bm["prefill_ms"])
+        if bm["decode_throughput_tok_s"] is not None:
+            decode.append(bm["decode_throughput_tok_s"])
+    return {
+        "prefill_ms_mean": float(np.mean(prefill)) if prefill else None,
+        "decode_throughput_tok_s": float(np.mean(decode)) if decode else None,
+    }
