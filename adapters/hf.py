@@ -16,6 +16,7 @@ from harness.adapters.base import AdapterError, InProcessAdapter, Unsupported
 from harness.adapters.environment import cuda_problem, missing
 from harness.adapters.hf_assisted import ASSISTED_ARGS, Assisted, AssistedArgs, check_assisted_point
 from harness.adapters.hf_parallel import check_hf_split, parallel_facts, split_device, split_kwargs
+from harness.adapters.hf_streamer import StepClock
 from pydantic import Field
 
 from harness.hints import install_hint
@@ -112,25 +113,6 @@ def tensor_bytes(t: Any) -> int:
     if data is not t and hasattr(data, "__tensor_flatten__") and type(data).__name__ != "Tensor":
         return tensor_bytes(data)
     return t.numel() * t.element_size()
-
-
-class _StepClock:
-    """A transformers streamer that only records when each decoding step's tokens arrive."""
-
-    def __init__(self, clock: RunClock) -> None:
-        self.clock = clock
-        self.step_times_ns: list[int] = []
-        self._prompt_seen = False
-
-    def put(self, value: Any) -> None:
-        now = self.clock.now_ns()
-        if not self._prompt_seen:  # generate() first hands the streamer the prompt itself
-            self._prompt_seen = True
-            return
-        self.step_times_ns.append(now)
-
-    def end(self) -> None:
-        pass
 
 
 def _version(dist: str) -> str | None:
@@ -249,7 +231,7 @@ class HFAdapter(InProcessAdapter):
             raise AdapterError("hf adapter batches prompts of one length (no padding is measured)")
         input_ids = torch.tensor([p.token_ids for p in prompts], dtype=torch.long, device=self._device)
         attention_mask = torch.ones_like(input_ids)
-        streamer = _StepClock(clock)
+        streamer = StepClock(clock)
         if self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
             torch.cuda.reset_peak_memory_stats(self._device)

@@ -13,6 +13,7 @@ import functools
 from typing import Any
 
 from harness.adapters.base import AdapterError, EngineArgs, PointError, Unsupported
+from harness.adapters.hf_streamer import StepClock
 from pydantic import Field, field_validator, model_validator
 
 from harness.metrics.speculative import SpecCounts, assisted_counts, spec_figures
@@ -108,27 +109,6 @@ def check_assisted_point(engine: EngineConfig, workload: WorkloadConfig | Servin
         raise PointError(("engines",), f"args.draft_model {draft}: {why}; the draft must share the target's tokenizer")
 
 
-class _ChunkClock:
-    """A streamer that records when each step's tokens arrive and how many there are (accepted + 1 per step)."""
-
-    def __init__(self, clock: RunClock) -> None:
-        self.clock = clock
-        self.times_ns: list[int] = []
-        self.tokens: list[int] = []
-        self._prompt_seen = False
-
-    def put(self, value: Any) -> None:
-        now = self.clock.now_ns()
-        if not self._prompt_seen:  # generate() first hands the streamer the prompt itself
-            self._prompt_seen = True
-            return
-        self.times_ns.append(now)
-        self.tokens.append(int(value.shape[-1]) if value.dim() == 2 else 1)
-
-    def end(self) -> None:
-        pass
-
-
 class Assisted:
     """The draft model of one ``hf`` engine group, and the acceptance counted since the last window."""
 
@@ -168,7 +148,7 @@ class Assisted:
             raise AdapterError("hf adapter needs token ids in prompts")
         torch = hf._torch
         input_ids = torch.tensor([prompts[0].token_ids], dtype=torch.long, device=hf._device)
-        streamer = _ChunkClock(clock)
+        streamer = StepClock(clock)
         if hf._device.type == "cuda":
             torch.cuda.synchronize(hf._device)
             torch.cuda.reset_peak_memory_stats(hf._device)
@@ -186,13 +166,13 @@ class Assisted:
                 **hf.args.generate_kwargs(),
             )
         n_out = int(out.shape[1] - input_ids.shape[1])
-        if sum(streamer.tokens) != n_out:
-            raise AdapterError(f"streamer saw {sum(streamer.tokens)} tokens for {n_out} generated")
+        if sum(streamer.step_tokens) != n_out:
+            raise AdapterError(f"streamer saw {sum(streamer.step_tokens)} tokens for {n_out} generated")
         try:
-            self._counts += assisted_counts(streamer.tokens, self.k, output_tokens)
+            self._counts += assisted_counts(streamer.step_tokens, self.k, output_tokens)
         except ValueError as exc:
             raise AdapterError(f"assisted generation: {exc}") from None
-        times = streamer.times_ns
+        times = streamer.step_times_ns
         return [
             RequestRecord(
                 index=0,
@@ -201,7 +181,7 @@ class Assisted:
                 t_first_ns=times[0] if times else None,
                 t_end_ns=times[-1] if times else None,
                 chunk_times_ns=list(times),
-                chunk_tokens=list(streamer.tokens),
+                chunk_tokens=list(streamer.step_tokens),
                 n_in=prompts[0].n_in,
                 n_out=n_out,
             )
