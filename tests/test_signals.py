@@ -102,6 +102,49 @@ def test_sigterm_marks_the_run_interrupted_and_exits_143(tmp_path, cli_env):
     assert [p["status"] for p in store.points(run["run_id"])] == ["ok"] * run["points"]["ok"]
 
 
+def test_a_run_whose_process_was_killed_is_stale_in_ls_and_show(tmp_path, cli_env):
+    """kill -9 leaves the run `running` in the store (nobody could mark it); `ls` and `show` say `stale` instead,
+    while a run whose process lives says `running`, and a resumed run is `running` again under its new process."""
+    suite = echo_suite(tmp_path, step=40, reps=2)
+    db = tmp_path / "r.db"
+    proc = start_cli(["run", str(suite), "--store", str(db), "--no-progress"], cli_env, tmp_path)
+    family = Family(proc.pid, tmp_path / "logs")
+    store = Store(str(db))
+
+    def one_point_stored() -> bool:
+        family.look()
+        runs = store.runs() if db.exists() else []
+        return bool(runs) and runs[0]["points"].get("ok", 0) >= 1
+
+    wait_for(one_point_stored, 300, "the first point")
+    alive = run_cli(["ls", "--store", str(db)], cli_env, tmp_path)
+    assert " running " in alive.stdout and "stale" not in alive.stdout, alive.stdout
+    family.look()
+    proc.kill()
+    finish(proc)
+    family.wait_all_gone()
+    run_id = store.runs()[0]["run_id"]
+    assert store.runs()[0]["status"] == "running"  # what the store holds: the killed process could not say
+    listed = run_cli(["ls", "--store", str(db)], cli_env, tmp_path)
+    assert " stale " in listed.stdout and " running " not in listed.stdout, listed.stdout
+    shown = run_cli(["show", run_id, "--store", str(db)], cli_env, tmp_path)
+    assert "status stale" in shown.stdout, shown.stdout
+    resumed = run_cli(["run", str(suite), "--store", str(db), "--resume", "--no-progress"], cli_env, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert store.runs()[0]["status"] == "finished" and len(store.runs()) == 1
+
+
+def test_a_running_run_of_another_host_keeps_its_status():
+    from harness.results.liveness import shown_status
+
+    theirs = {"host": "elsewhere.example", "pid": 1, "started_at": 0.0}
+    assert shown_status({"status": "running", "fingerprint": {"harness_process": theirs}}) == "running"
+    assert shown_status({"status": "running", "fingerprint": {}}) == "running"  # stored before the field existed
+    mine = {**theirs, "host": __import__("socket").gethostname(), "pid": os.getpid(), "started_at": 0.0}
+    assert shown_status({"status": "running", "fingerprint": {"harness_process": mine}}) == "stale"  # pid reused
+    assert shown_status({"status": "ok", "fingerprint": {"harness_process": mine}}) == "ok"
+
+
 # ---------------------------------------------------------------- a worker that dies takes its server along
 
 

@@ -105,6 +105,8 @@ def test_stored_window_figures_are_what_the_formulas_give_today(released_store: 
                 records, WindowSLO(**slo.model_dump()), offline_batches=kinds[point_id] != "serving"
             )
             for metric, value in figures.items():
+                if (point_id, rep, metric) not in stored:  # a figure defined after that release
+                    continue
                 if value is None:
                     assert stored[(point_id, rep, metric)] is None, metric
                 else:

@@ -19,6 +19,8 @@ def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
     """List stored runs."""
     import datetime
 
+    from harness.results.liveness import shown_status
+
     st = open_store(store)
     headers = ("run", "suite", "started", "status", "points ok", "failed", "tags")
     table = Grid(f"runs in {st.name}", headers, frozenset({4, 5}), key=2)
@@ -28,7 +30,7 @@ def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
             plain(r["run_id"]),
             plain(r["suite_name"]),
             started,
-            plain(r["status"]),
+            plain(shown_status(r)),
             str(r["points"].get("ok", 0)),
             str(r["points"].get("failed", 0)),
             plain(", ".join(r["tags"])),
@@ -46,6 +48,7 @@ def show(
     from harness.cli.run_commands import repetitions
     from harness.cli.tables import machine_lines
     from harness.results.frames import load_points
+    from harness.results.liveness import shown_status
     from harness.scenarios.base import SearchResult
 
     st = open_store(store)
@@ -59,7 +62,7 @@ def show(
             "run ",
             (meta["run_id"], "bold"),
             plain(
-                f" suite {meta['suite_name']!r} status {meta['status']} — "
+                f" suite {meta['suite_name']!r} status {shown_status(meta)} — "
                 f"{fp.get('cpu_model')}, python {fp.get('python')}, git {fp.get('git_sha')}"
             ),
         ),

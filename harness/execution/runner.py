@@ -97,11 +97,18 @@ class Runner:
 
     def open_run(self, resume_run: str | None = None) -> tuple[str, dict[str, dict[str, float | None]]]:
         """A new run in the store (or the one to resume) and its points already stored as ok, with their medians."""
+        from harness.results.liveness import DRIVER_KEY, this_driver
+
         if resume_run:
             run_id = self.store.get_run(resume_run)["run_id"]
+            self.store.claim_run(run_id, this_driver())  # running again, by this process (``harness ls``)
             return run_id, self.store.completed_metrics(run_id)
         run_id = self.store.create_run(
-            self.suite.name, suite_hash(self.suite), self.suite_text, fingerprint(), __version__
+            self.suite.name,
+            suite_hash(self.suite),
+            self.suite_text,
+            {**fingerprint(), DRIVER_KEY: this_driver()},
+            __version__,
         )
         return run_id, {}
 

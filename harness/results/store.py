@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from harness.hints import missing_module
 from harness.records import RequestRecord
 from harness.redact import redact, redact_yaml
+from harness.results.liveness import DRIVER_KEY
 from harness.results.location import (
     DATABASE_ERRORS,
     DEFAULT_STORE,
@@ -132,6 +133,18 @@ class Store:
                 )
             )
         return run_id
+
+    @guarded
+    def claim_run(self, run_id: str, driver: dict[str, Any]) -> None:
+        """A resumed run is ``running`` again, driven by ``driver`` (``harness.results.liveness``)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(run_table.c.fingerprint).where(run_table.c.run_id == run_id)).first()
+            fingerprint = {**((row[0] if row else None) or {}), DRIVER_KEY: driver}
+            conn.execute(
+                update(run_table)
+                .where(run_table.c.run_id == run_id)
+                .values(status="running", finished_at=None, fingerprint=fingerprint)
+            )
 
     @guarded
     def finish_run(self, run_id: str, status: str) -> None:
