@@ -137,21 +137,16 @@ class Store:
     @guarded
     def claim_run(self, run_id: str, driver: dict[str, Any]) -> None:
         """A resumed run is ``running`` again, driven by ``driver`` (``harness.results.liveness``)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(run_table.c.fingerprint).where(run_table.c.run_id == run_id)).first()
-            fingerprint = {**((row[0] if row else None) or {}), DRIVER_KEY: driver}
-            conn.execute(
-                update(run_table)
-                .where(run_table.c.run_id == run_id)
-                .values(status="running", finished_at=None, fingerprint=fingerprint)
-            )
+        fingerprint = {**(self.get_run(run_id)["fingerprint"] or {}), DRIVER_KEY: driver}
+        self._update_run(run_id, status="running", finished_at=None, fingerprint=fingerprint)
 
     @guarded
     def finish_run(self, run_id: str, status: str) -> None:
+        self._update_run(run_id, status=status, finished_at=time.time())
+
+    def _update_run(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(run_table).where(run_table.c.run_id == run_id).values(status=status, finished_at=time.time())
-            )
+            conn.execute(update(run_table).where(run_table.c.run_id == run_id).values(**values))
 
     @guarded
     def get_run(self, run_id: str) -> dict[str, Any]:
