@@ -3,7 +3,7 @@
 The plain loop is what a user would write by hand: one interpreter, import torch and transformers once, per dtype
 load the same cached model (``embedded:tiny-llama``), and per batch size 1 warmup and 2 measured ``generate`` calls
 of 64 input and exactly 32 output tokens, on the suite's threads. It runs twice per round: bare, and with the
-harness's step clock (``_StepClock``, the streamer that stamps every decoding step) passed to ``generate``, so the
+harness's step clock (``harness.adapters.hf_streamer.StepClock``, the streamer that stamps every decoding step) passed to ``generate``, so the
 cost of the per-step clock on each dtype is measured apart from the rest of the harness.
 
 Rounds interleave the three arms so that drift on a shared machine hits them alike. Printed per round: each arm's
@@ -31,7 +31,7 @@ PLAIN = r"""
 import json, sys, time
 import torch
 from transformers import AutoModelForCausalLM
-from harness.adapters.hf import _StepClock
+from harness.adapters.hf_streamer import StepClock
 from harness.models.resolve import resolve_model
 from harness.records import RunClock
 
@@ -45,7 +45,7 @@ for dtype in spec["dtypes"]:
         ids = torch.randint(10, 200, (batch, spec["input_tokens"]))
         tok_s = []
         for rep in range(spec["warmup"] + spec["repetitions"]):
-            kwargs = {"streamer": _StepClock(RunClock())} if spec["streamer"] else {}
+            kwargs = {"streamer": StepClock(RunClock())} if spec["streamer"] else {}
             t0 = time.perf_counter()
             with torch.inference_mode():
                 model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
