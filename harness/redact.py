@@ -220,13 +220,39 @@ class RedactingWriter:
 def pump_redacted(source: Any, log_path: Any) -> threading.Thread:
     """Copy a child's output (a binary pipe) to ``log_path`` line by line through ``redact_text``, until every
     holder of the pipe has closed it: a server or an engine printing its arguments never writes a key to disk."""
+    return RedactedLog(source, log_path)
 
-    def pump() -> None:
-        with source, open(log_path, "ab") as log:
-            for line in iter(source.readline, b""):
-                log.write(redact_text(line.decode(errors="replace")).encode())
-                log.flush()
 
-    thread = threading.Thread(target=pump, name="redacted-log", daemon=True)
-    thread.start()
-    return thread
+class RedactedLog(threading.Thread):
+    """``pump_redacted``'s thread, for a worker that serves several requests and groups: a ``boundary`` line in
+    the stream (written by the worker before each reply, not copied) marks where the next request's output starts
+    (``offset``), in stream order, so a reply read before the pump caught up cannot misplace it; ``switch`` sends
+    what follows to another file (the next group's log)."""
+
+    def __init__(self, source: Any, log_path: Any, boundary: bytes | None = None) -> None:
+        super().__init__(name="redacted-log", daemon=True)
+        self._source, self._boundary, self._lock = source, boundary, threading.Lock()
+        self.path = log_path
+        self.offset = _size(log_path)
+        self.start()
+
+    def switch(self, log_path: Any) -> None:
+        with self._lock:
+            self.path, self.offset = log_path, _size(log_path)
+
+    def run(self) -> None:
+        with self._source:
+            for line in iter(self._source.readline, b""):
+                with self._lock:
+                    if self._boundary is not None and line == self._boundary:
+                        self.offset = _size(self.path)
+                        continue
+                    with open(self.path, "ab") as log:
+                        log.write(redact_text(line.decode(errors="replace")).encode())
+
+
+def _size(path: Any) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

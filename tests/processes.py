@@ -44,13 +44,15 @@ class Family:
 
     def look(self) -> list[psutil.Process]:
         try:
-            root = psutil.Process(self.root_pid)
-            for p in [root, *root.children(recursive=True)]:
-                self.seen.setdefault(p.pid, p)
-                if p.pid not in self.commands:
-                    self.commands[p.pid] = " ".join(p.cmdline())
+            family = [psutil.Process(self.root_pid), *psutil.Process(self.root_pid).children(recursive=True)]
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            pass
+            family = []
+        for p in family:
+            self.seen.setdefault(p.pid, p)
+            try:  # read again on every look: a child seen between fork and exec still shows its parent's command
+                self.commands[p.pid] = " ".join(p.cmdline()) or self.commands.get(p.pid, "")
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                pass
         return list(self.seen.values())
 
     def cmdlines(self) -> list[str]:

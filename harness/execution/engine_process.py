@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness import source_root
 from harness.execution.protocol import (
+    REPLY_BOUNDARY,
     ErrorReply,
     ExitRequest,
     LoadReply,
@@ -30,7 +31,7 @@ from harness.execution.protocol import (
 )
 from harness.execution.ranks import SOCKET_ENV, RankChannel, kill_ranks, torchrun_command, worker_ranks
 from harness.plan.points import EngineConfig
-from harness.redact import pump_redacted
+from harness.redact import RedactedLog
 
 
 class WorkerFailure(Exception):
@@ -119,7 +120,6 @@ class EngineProcess:
         self.rank_pids: list[int] = []
         if self._channel is not None:
             env[SOCKET_ENV] = self._channel.path
-        self._log_offset = self._log_size()  # a resumed run appends to the group's log of an earlier session
         self.proc = subprocess.Popen(
             torchrun_command(python, ranks, WORKER_MODULE) if ranks > 1 else [python, "-m", WORKER_MODULE],
             stdin=subprocess.PIPE if ranks == 1 else subprocess.DEVNULL,
@@ -132,7 +132,8 @@ class EngineProcess:
             start_new_session=True,  # its own process group: a kill takes its children too
         )
         # the log is written through harness.redact: a traceback quoting an engine's arguments leaks no key
-        self._pump = pump_redacted(self.proc.stderr if ranks == 1 else self.proc.stdout, log_path)
+        # (a resumed run appends to the group's log of an earlier session: the pump starts at its end)
+        self._pump = RedactedLog(self.proc.stderr if ranks == 1 else self.proc.stdout, log_path, REPLY_BOUNDARY)
         self._replies: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -145,7 +146,7 @@ class EngineProcess:
         failures are told by the tail of that log."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
-        self._log_offset = self._log_size()
+        self._pump.switch(log_path)
 
     def _read(self) -> None:
         if self._channel is not None:
@@ -171,17 +172,11 @@ class EngineProcess:
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
-    def _log_size(self) -> int:
-        try:
-            return self.log_path.stat().st_size
-        except OSError:
-            return 0
-
     def _log_tail(self) -> str:
         """The last line the worker logged since its previous reply (never an earlier point's or session's)."""
         try:
-            with open(self.log_path, "rb") as log:
-                log.seek(self._log_offset)
+            with open(self._pump.path, "rb") as log:
+                log.seek(self._pump.offset)
                 text = log.read().decode(errors="replace")
         except OSError:
             return ""
@@ -207,7 +202,6 @@ class EngineProcess:
             raise WorkerTimeout(timeout_message(timeout_s, limit_s, limit_name)) from None
         if line is None:
             raise WorkerFailure(self._death_message())
-        self._log_offset = self._log_size()  # what it logs from now on belongs to the next request
         try:
             reply = decode_reply(line)
         except ValidationError as exc:

@@ -53,6 +53,10 @@ class ExitRequest(_Message):
 Request = Annotated[LoadRequest | UnloadRequest | WindowRequest | ExitRequest, Field(discriminator="op")]
 REQUEST = TypeAdapter(Request)
 
+# Written by the worker to its log stream (stderr) right before each reply, and not copied to the log: the runner's
+# log pump knows from it, in stream order, where the next request's output begins (a death quotes only that).
+REPLY_BOUNDARY = b"\x1eharness: reply\x1e\n"
+
 
 class LoadReply(_Message):
     reply: Literal["loaded"] = "loaded"
@@ -92,3 +96,11 @@ def decode_request(line: str | bytes) -> LoadRequest | UnloadRequest | WindowReq
 
 def decode_reply(line: str | bytes) -> LoadReply | UnloadReply | WindowReply | ErrorReply:
     return REPLY.validate_json(line)
+
+
+def mark_reply() -> None:
+    """Write ``REPLY_BOUNDARY`` to this worker's log stream (call right before writing a reply)."""
+    import sys
+
+    sys.stderr.write(REPLY_BOUNDARY.decode())
+    sys.stderr.flush()

@@ -6,7 +6,7 @@ import os
 import socket
 from typing import Any, TextIO
 
-from harness.execution.protocol import LoadReply, encode
+from harness.execution.protocol import LoadReply, encode, mark_reply
 from harness.lifeline import die_with_own_parent
 
 
@@ -51,6 +51,7 @@ def serve_ranks(socket_path: str) -> None:
             if replies is not None:
                 if isinstance(reply, LoadReply):
                     reply = reply.model_copy(update={"rank_pids": [int(p) for p in pids]})
+                mark_reply()
                 replies.write(encode(reply).decode())
                 replies.flush()
     finally:

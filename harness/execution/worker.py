@@ -27,6 +27,7 @@ from harness.execution.protocol import (
     WindowRequest,
     decode_request,
     encode,
+    mark_reply,
 )
 
 
@@ -139,12 +140,9 @@ def free_memory() -> None:
 
 
 def _log_to(path: str) -> None:
-    """From now on this process (and what it launches) logs to ``path``: the group it serves next has its own log."""
+    """The group this worker serves next logs to ``path``: the runner's log pump switches files (what this process
+    writes goes through it, redacted); servers it launches log beside it (``HARNESS_LOG_PATH``)."""
     sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 2)
-    os.dup2(fd, 1)  # engines that print to stdout log there too (the protocol has its own descriptor)
-    os.close(fd)
     os.environ["HARNESS_LOG_PATH"] = path
 
 
@@ -177,6 +175,7 @@ def serve(requests: TextIO, replies: TextIO) -> None:
         reply = answer(worker, line)
         if reply is None:
             break
+        mark_reply()
         replies.write(encode(reply).decode())
         replies.flush()
     if worker.adapter is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from functools import cache
 from typing import Any
 
@@ -28,11 +29,10 @@ def _node() -> dict[str, Any]:
         node["slurm_node"] = os.environ.get("SLURMD_NODENAME")
         node["slurm_array_job_id"] = os.environ.get("SLURM_ARRAY_JOB_ID")
         node["slurm_array_task_id"] = os.environ.get("SLURM_ARRAY_TASK_ID")
-    try:
-        import ray  # only present with the `ray` extra; a Ray task has it initialised
-    except ImportError:
-        return node
-    if ray.is_initialized():
+    # A Ray task runs in a process that imported ray already; importing it here would cost a local run a second
+    # per point and change this process's environment (ray sets RAY_CLIENT_MODE), which the warm worker's key reads.
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
         node["ray_node_id"] = ray.get_runtime_context().get_node_id()
     return node
 
