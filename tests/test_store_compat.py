@@ -296,3 +296,21 @@ def test_postgres_store_is_versioned_and_a_foreign_database_refused():
             tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
             assert list(tables) == ["users"]
         engine.dispose()
+
+
+def test_a_store_caught_mid_creation_is_finished_not_called_foreign(tmp_path: Path):
+    """Another process creating a store (SQLite DDL is not transactional) leaves some harness tables and no version
+    for a moment; a reader that opens it then (a test polling, `harness ls` at a run's start) finishes the creation
+    instead of calling it a foreign database."""
+    from sqlalchemy import create_engine, inspect
+
+    from harness.results.schema import metadata
+
+    path = tmp_path / "half.db"
+    engine = create_engine(f"sqlite:///{path}")
+    for name in ("request", "run"):  # what a reader saw in the middle of another process's create_all
+        metadata.tables[name].create(engine)
+    engine.dispose()
+    store = Store(str(path))
+    assert store.runs() == []
+    assert "harness_meta" in inspect(create_engine(f"sqlite:///{path}")).get_table_names()

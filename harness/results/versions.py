@@ -37,6 +37,10 @@ class NotAStore(Exception):
     """The database is not a harness store this harness may open (the message says why, without naming it)."""
 
 
+class Unfinished(NotAStore):
+    """Only some of the harness's tables and no run table yet: another process may be creating the store now."""
+
+
 @dataclass(frozen=True)
 class Found:
     """What an open found: ``version`` is None for an empty database (no tables at all)."""
@@ -74,11 +78,17 @@ def inspect_store(engine: Engine) -> Found:
         if tables <= set(metadata.tables):  # a creation cut short (on SQLite DDL is not transactional): finish it
             return Found((1, 1))
         raise NotAStore("its harness_meta table holds no schema version")
-    if {"run", "point"} <= tables and _LEGACY_RUN_COLUMNS <= {c["name"] for c in inspector.get_columns("run")}:
+    ours = "run" in tables and _LEGACY_RUN_COLUMNS <= {c["name"] for c in inspector.get_columns("run")}
+    if ours and "point" in tables:
         has_sessions = "request" in tables and "session" in {c["name"] for c in inspector.get_columns("request")}
         return Found((1, 1) if has_sessions else (1, 0))
+    if ours and tables <= set(metadata.tables):
+        # only harness tables, our run table among them, no version yet: another process is creating the store
+        # this moment (or its creation was cut short; on SQLite DDL is not transactional): finish it
+        return Found((1, 1))
     shown = ", ".join(sorted(tables)[:6]) + (", …" if len(tables) > 6 else "")
-    raise NotAStore(f"it is not a harness results store (it holds other tables: {shown}); name another --store")
+    error = Unfinished if tables <= set(metadata.tables) else NotAStore  # a few of ours: a creation under way?
+    raise error(f"it is not a harness results store (it holds other tables: {shown}); name another --store")
 
 
 def check_readable(found: Found) -> None:
@@ -129,7 +139,13 @@ def open_schema(engine: Engine, create: bool) -> Found:
     when older, leave it alone when it is this version or a newer minor. Returns what was found before.
     Raises ``NotAStore`` for an empty database when not ``create``, a foreign one or a newer major."""
     for attempt in range(6):
-        found = inspect_store(engine)
+        try:
+            found = inspect_store(engine)
+        except Unfinished:
+            if attempt < 5:
+                time.sleep(0.2)
+                continue
+            raise
         check_readable(found)
         if found.empty and not create:
             raise NotAStore("it holds no harness store (an empty database)")
