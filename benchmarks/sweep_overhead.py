@@ -3,8 +3,9 @@
 The plain loop is what a user would write by hand: one interpreter, import torch and transformers once, per dtype
 load the same cached model (``embedded:tiny-llama``), and per batch size 1 warmup and 2 measured ``generate`` calls
 of 64 input and exactly 32 output tokens, on the suite's threads. It runs twice per round: bare, and with the
-harness's step clock (``harness.adapters.hf_streamer.StepClock``, the streamer that stamps every decoding step) passed to ``generate``, so the
-cost of the per-step clock on each dtype is measured apart from the rest of the harness.
+harness's step clock (``harness.adapters.hf_streamer.StepClock``, the streamer that stamps every decoding step)
+passed to ``generate``, so the cost of the per-step clock on each dtype is measured apart from the rest of the
+harness.
 
 Rounds interleave the three arms so that drift on a shared machine hits them alike. Printed per round: each arm's
 wall time (process start to exit, imports and model loads included) and the ratio harness/plain; at the end, per
