@@ -76,7 +76,8 @@ def test_an_early_ctrl_c_exits_quietly(tmp_path, cli_env, delay_s):
     family.wait_all_gone()
 
 
-def test_sigterm_marks_the_run_interrupted_and_exits_143(tmp_path, cli_env):
+def _run_until_the_first_point(tmp_path: Path, cli_env: dict) -> tuple[Path, Path, subprocess.Popen, Family, Store]:
+    """A slow echo sweep started as a real process, returned once its first point is stored."""
     suite = echo_suite(tmp_path, step=40, reps=2)
     db = tmp_path / "r.db"
     proc = start_cli(["run", str(suite), "--store", str(db), "--no-progress"], cli_env, tmp_path)
@@ -89,6 +90,11 @@ def test_sigterm_marks_the_run_interrupted_and_exits_143(tmp_path, cli_env):
         return bool(runs) and runs[0]["points"].get("ok", 0) >= 1
 
     wait_for(one_point_stored, 300, "the first point")
+    return suite, db, proc, family, store
+
+
+def test_sigterm_marks_the_run_interrupted_and_exits_143(tmp_path, cli_env):
+    suite, db, proc, family, store = _run_until_the_first_point(tmp_path, cli_env)
     family.look()
     proc.send_signal(signal.SIGTERM)
     code, _, err = finish(proc)
@@ -105,18 +111,7 @@ def test_sigterm_marks_the_run_interrupted_and_exits_143(tmp_path, cli_env):
 def test_a_run_whose_process_was_killed_is_stale_in_ls_and_show(tmp_path, cli_env):
     """kill -9 leaves the run `running` in the store (nobody could mark it); `ls` and `show` say `stale` instead,
     while a run whose process lives says `running`, and a resumed run is `running` again under its new process."""
-    suite = echo_suite(tmp_path, step=40, reps=2)
-    db = tmp_path / "r.db"
-    proc = start_cli(["run", str(suite), "--store", str(db), "--no-progress"], cli_env, tmp_path)
-    family = Family(proc.pid, tmp_path / "logs")
-    store = Store(str(db))
-
-    def one_point_stored() -> bool:
-        family.look()
-        runs = store.runs() if db.exists() else []
-        return bool(runs) and runs[0]["points"].get("ok", 0) >= 1
-
-    wait_for(one_point_stored, 300, "the first point")
+    suite, db, proc, family, store = _run_until_the_first_point(tmp_path, cli_env)
     alive = run_cli(["ls", "--store", str(db)], cli_env, tmp_path)
     assert " running " in alive.stdout and "stale" not in alive.stdout, alive.stdout
     family.look()
