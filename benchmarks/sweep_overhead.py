@@ -11,7 +11,10 @@ Rounds interleave the three arms so that drift on a shared machine hits them ali
 wall time (process start to exit, imports and model loads included) and the ratio harness/plain; at the end, per
 dtype, the per-point medians of output throughput of the harness and the plain loop, and their ratio.
 
-    nice -n 10 python benchmarks/sweep_overhead.py [--rounds 2] [--suite suites/smoke.yaml]
+    nice -n 10 python benchmarks/sweep_overhead.py [--rounds 2] [--suite suites/smoke.yaml] [--without-samplers]
+
+``--without-samplers`` runs the harness arm on a copy of the suite with ``samplers: {}``, which shows what the
+samplers themselves cost the engine (the harness's per-point figures against the plain loop's).
 """
 
 from __future__ import annotations
@@ -80,6 +83,16 @@ def suite_spec(suite_path: Path) -> dict:
     }
 
 
+def without_samplers(suite: Path, work: Path) -> Path:
+    import yaml
+
+    data = yaml.safe_load(suite.read_text())
+    data["samplers"] = {}
+    copy = work / suite.name
+    copy.write_text(yaml.safe_dump(data, sort_keys=False))
+    return copy
+
+
 def run_harness(suite: Path, work: Path, n: int) -> tuple[float, dict[str, float]]:
     from harness.results.store import Store
 
@@ -130,11 +143,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--suite", type=Path, default=ROOT / "suites" / "smoke.yaml")
+    parser.add_argument("--without-samplers", action="store_true", help="the harness arm runs with samplers: {}")
     args = parser.parse_args()
     suite = args.suite.resolve()
     spec = suite_spec(suite)
     arms: dict[str, list[dict[str, float]]] = {"harness": [], "plain": [], "plain+clock": []}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.without_samplers:
+            suite = without_samplers(suite, Path(tmp))
         for n in range(args.rounds):
             order = ["harness", "plain", "plain+clock"] if n % 2 == 0 else ["plain+clock", "plain", "harness"]
             walls = {}

@@ -121,13 +121,14 @@ class EngineSession:
             self.worker.close()
             self.worker = None
 
-    def release(self) -> None:
+    def release(self, keep: bool = True) -> None:
         """The group is done: a clean worker unloads its engine and goes to ``warm`` for the next group; any other
-        (a failed point, a failed or skipped load, no keeper, an adapter that is not reusable) is closed."""
+        (a failed point, a failed or skipped load, no keeper, an adapter that is not reusable) is closed, and so is
+        every worker when ``keep`` is false (no group follows: unloading first would only cost time)."""
         worker, self.worker = self.worker, None
         if worker is None:
             return
-        if self.warm is None or self.key is None or self.failed or worker.proc.poll() is not None:
+        if not keep or self.warm is None or self.key is None or self.failed or worker.proc.poll() is not None:
             worker.close()
             return
         try:

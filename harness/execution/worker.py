@@ -203,8 +203,9 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # engines that print must not corrupt the protocol
     sys.stdout = sys.stderr
+    ranked = bool(os.environ.get(SOCKET_ENV))
     try:
-        if os.environ.get(SOCKET_ENV):  # one of torchrun's ranks: the protocol goes over rank 0's socket
+        if ranked:  # one of torchrun's ranks: the protocol goes over rank 0's socket
             from harness.execution.rank_worker import serve_ranks
 
             serve_ranks(os.environ[SOCKET_ENV])
@@ -214,6 +215,23 @@ def main() -> None:
         from harness.lifeline import stop_descendants
 
         stop_descendants()  # whatever the adapter's close left running (a dead server's adopted children)
+    if not ranked:  # a rank leaves through torch.distributed's own teardown, which torchrun watches
+        _exit_now(replies)
+
+
+def _exit_now(replies: TextIO) -> None:
+    """Leave without the interpreter's teardown: every reply is sent and the engine is closed, and finalising
+    torch's modules costs about a second that the runner would wait for (benchmarks/sweep_overhead.py)."""
+    import logging
+
+    logging.shutdown()
+    for stream in (replies, sys.stderr, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # closed by an engine, or its reader is gone: nothing left to say
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -24,14 +24,14 @@ class LocalExecutor(Executor):
         outcomes = []
         warm = WarmWorkers()
         try:
-            for task in tasks:
+            for n, task in enumerate(tasks, start=1):
                 session = EngineSession(task.engine, self.context, warm)
                 try:
                     outcomes.append(run_group(task, session, self.context))
                 except BaseException:  # Ctrl-C or a bug: the worker (and any server it launched) goes now
                     session.kill()
                     raise
-                session.release()
+                session.release(keep=n < len(tasks))
         except BaseException:
             warm.kill()
             raise
