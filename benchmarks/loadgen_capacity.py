@@ -29,9 +29,11 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -79,9 +81,18 @@ class Server:
 
     def reset(self) -> None:
         post(self.url + "/reset_stats")
+        self._cpu0 = self._cpu_s(), time.monotonic()
+
+    def _cpu_s(self) -> float:
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
 
     def stats(self) -> dict:
-        return json.loads(http_get(self.url + "/stats")[1])
+        """The server's own counts, and how busy its core was since ``reset`` (1.0: saturated; then no client can
+        show more than it does)."""
+        cpu0, wall0 = self._cpu0
+        busy = (self._cpu_s() - cpu0) / max(time.monotonic() - wall0, 1e-9)
+        return {**json.loads(http_get(self.url + "/stats")[1]), "server_cpu": busy}
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -115,7 +126,7 @@ def ours_trial(server: Server, rate: float, args: argparse.Namespace) -> dict:
         gen = LoadGenerator(cfg, 0)
         records = run_sync(lambda: gen.run(schedule, traffic.prepared))
     errors = sum(1 for r in records if not r.ok)
-    ok, achieved = server_verdict(server.stats(), rate, traffic.requests, errors)
+    ok, achieved = server_verdict(stats := server.stats(), rate, traffic.requests, errors)
     ok = ok and len(records) == traffic.requests
     # a later turn's t_sched is when its wait ended (reply + think time): its lag is measured like any request's
     lag = [(r.t_send_ns - r.t_sched_ns) / 1e6 for r in records]
@@ -130,6 +141,7 @@ def ours_trial(server: Server, rate: float, args: argparse.Namespace) -> dict:
         "sessions": units if traffic.sessions is not None else None,
         "ok": ok,
         "achieved": achieved,
+        "server_cpu": stats["server_cpu"],
         "errors": errors,
         **lateness(lag, seen),
         "ttft_err_stamp_p99_ms": float(np.percentile(ttft_vs_stamp, 99)) if ttft_vs_stamp else None,
@@ -169,10 +181,18 @@ def floor_trial(server: Server, rate: float, args: argparse.Namespace) -> dict:
     server.reset()
     out = run_floor(server.url, list(schedule.offsets_ns), requests, args.floor_threads)
     errors = sum(1 for r in out if not r.get("ok"))
-    ok, achieved = server_verdict(server.stats(), rate, n, errors)
+    ok, achieved = server_verdict(stats := server.stats(), rate, n, errors)
     lag = [(r["t_send"] - r["t_sched"]) / 1e6 for r in out if r]
     seen = [(r["t_arrival"] - r["t_sched"]) / 1e6 for r in out if r and r.get("t_arrival")]
-    return {"rate": rate, "n": n, "ok": ok, "achieved": achieved, "errors": errors, **lateness(lag, seen)}
+    return {
+        "rate": rate,
+        "n": n,
+        "ok": ok,
+        "achieved": achieved,
+        "server_cpu": stats["server_cpu"],
+        "errors": errors,
+        **lateness(lag, seen),
+    }
 
 
 # ---------------------------------------------------------------- peers
@@ -373,7 +393,7 @@ def peer_trial(peer: str, server: Server, rate: float, args: argparse.Namespace,
     except (OSError, KeyError, IndexError, TypeError, ValueError) as e:
         own = {"peer_completed": 0, "peer_errors": n, "peer_rate": 0.0, "parse_error": f"{type(e).__name__}: {e}"}
     # same rule as ours: achieved at the server; the peer's own error count and completion count must agree
-    ok, achieved = server_verdict(server.stats(), rate, n, own["peer_errors"])
+    ok, achieved = server_verdict(stats := server.stats(), rate, n, own["peer_errors"])
     ok = ok and own["peer_completed"] == n and not res.returncode
     why = ""
     if res.returncode:
@@ -381,17 +401,20 @@ def peer_trial(peer: str, server: Server, rate: float, args: argparse.Namespace,
         why = f"exit {res.returncode}: {tail[0][:200] if tail else ''} (logs in {out})"
     elif "parse_error" in own:
         why = f"no result file parsed: {own['parse_error'][:200]} (logs in {out})"
-    return {"rate": rate, "n": n, "ok": ok, "achieved": achieved, **own, "why": why}
+    return {"rate": rate, "n": n, "ok": ok, "achieved": achieved, "server_cpu": stats["server_cpu"], **own, "why": why}
 
 
 # ---------------------------------------------------------------- capacity search
 
 
-def capacity(trial, start: float, trials: int, max_runs: int, log) -> dict:
-    """Ramp ×1.3 from ``start`` until a rate fails (at most ``max_runs`` runs; below ``start`` ×0.6 steps), then
-    confirm the best passing rate over ``trials`` runs (all must pass; else 5% lower, at most 4 candidates)."""
+def capacity(trial, start: float, trials: int, max_runs: int, log, refine: int = 2) -> dict:
+    """Ramp ×1.3 from ``start`` until a rate fails (at most ``max_runs`` runs; below ``start`` ×0.6 steps), halve
+    the gap between the best passing and the first failing rate ``refine`` times (so two clients' capacities are
+    not read off a ×1.3 grid), then confirm the best passing rate over ``trials`` runs (all must pass; else 5%
+    lower, at most 4 candidates). A client whose ramp never failed reports ``capped``: its capacity is a floor."""
     runs = 0
     best = None
+    failed = None
     rate = start
     while runs < max_runs:
         r = trial(rate)
@@ -400,10 +423,12 @@ def capacity(trial, start: float, trials: int, max_runs: int, log) -> dict:
         if not r["ok"]:
             if r.get("why") and best is None and runs == 1:
                 return {"capacity": None, "runs": runs, "why": r["why"]}
+            failed = rate
             break
         best = rate
         rate *= 1.3
     while best is None and runs < 2 * max_runs:
+        failed = rate
         rate *= 0.6
         r = trial(rate)
         runs += 1
@@ -412,6 +437,15 @@ def capacity(trial, start: float, trials: int, max_runs: int, log) -> dict:
             best = rate
     if best is None:
         return {"capacity": None, "runs": runs, "why": "no rate sustained"}
+    for _ in range(refine if failed is not None else 0):
+        middle = (best + failed) / 2
+        r = trial(middle)
+        runs += 1
+        log(r)
+        if r["ok"]:
+            best = middle
+        else:
+            failed = middle
     candidate = best
     for _ in range(4):
         results = []
@@ -423,7 +457,13 @@ def capacity(trial, start: float, trials: int, max_runs: int, log) -> dict:
             if not r["ok"]:
                 break
         if len(results) == trials and all(r["ok"] for r in results):
-            return {"capacity": candidate, "runs": runs, "confirm": results}
+            return {
+                "capacity": candidate,
+                "runs": runs,
+                "confirm": results,
+                "first_failed": failed,
+                "capped": failed is None,
+            }
         candidate *= 0.95
     return {"capacity": None, "runs": runs, "why": f"not confirmed over {trials} trials"}
 
@@ -535,10 +575,12 @@ def summarize(report: dict) -> None:
         runs = passes.get(who, [])
         return f", held {sum(r['ok'] for r in runs)}/{len(runs)} interleaved" if runs else ""
 
-    print(f"ours: sustained {cap} req/s{held('ours')}")
+    capped = " (the search's run budget ended before any rate failed: a floor)" if report["ours"].get("capped") else ""
+    print(f"ours: sustained {cap} req/s{capped}{held('ours')}")
     for peer, v in report["peers"].items():
         ratio = f"{cap / v['capacity']:.2f}x" if cap and v.get("capacity") else "n/a"
         why = f" ({v['why']})" if v.get("why") else ""
+        why += " (the search's run budget ended before any rate failed: a floor)" if v.get("capped") else ""
         print(f"{peer}: sustained {v.get('capacity')} req/s{why}{held(peer)}; ours/{peer} = {ratio}")
     if report.get("ours_at_80pct"):
         at = report["ours_at_80pct"]

@@ -21,7 +21,7 @@ def token_counts(ex: Exchange, count_tokens: Callable[[str], int] | None) -> tup
     """
     n_srv = ex.n_out if ex.n_out is not None else ex.n_out_timings
     n = len(ex.times)
-    if n and all(t is not None for t in ex.tokens):
+    if n and None not in ex.tokens:
         estimates = [int(t) for t in ex.tokens]  # type: ignore[arg-type]
         if n_srv is not None and sum(estimates) != n_srv and estimates[-1] + n_srv - sum(estimates) >= 0:
             estimates[-1] += n_srv - sum(estimates)  # a last token without text (a stop token) came with the end

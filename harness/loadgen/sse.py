@@ -209,7 +209,7 @@ class Exchange:
             if not parts:
                 return  # a comment or keep-alive
             data = b"\n".join(parts)
-        if data.strip() == b"[DONE]":
+        if data[:1] != b"{" and data.strip() == b"[DONE]":
             return
         try:
             obj = loads(data)
