@@ -110,7 +110,9 @@ def run_harness(suite: Path, work: Path, n: int) -> tuple[float, dict[str, float
     medians = store.completed_metrics(run_id)
     rows = {p["point_id"]: p for p in store.points(run_id)}
     per_point = {
-        f"{rows[pid]['axes']['dtype']} {rows[pid]['axes']['batch_size']}": m["output_throughput_tok_s"] or 0.0
+        f"{rows[pid]['config']['engine']['dtype']} {rows[pid]['config']['workload']['batch_size']}": (
+            m["output_throughput_tok_s"] or 0.0
+        )
         for pid, m in medians.items()
     }
     return wall, per_point
