@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from harness.execution.engine_process import EngineProcess
+from harness.execution.protocol import LoadRequest, WindowReply, WindowRequest
 from harness.measure.samplers import SAMPLERS, sampler_class
 from harness.metrics import window_metrics
 from harness.plan.points import EngineConfig, WorkloadConfig
-from harness.records import RequestRecord, RunClock
+from harness.records import RunClock
 
 
 def main() -> None:
@@ -33,7 +34,9 @@ def main() -> None:
     parser.add_argument("--model", default="embedded:tiny-llama")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="engine threads (leave a core to the samplers)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="engine threads (2: every core, as the smoke suite runs; 1 leaves one)"
+    )
     args = parser.parse_args()
 
     engine = EngineConfig(
@@ -48,12 +51,12 @@ def main() -> None:
     )
     workload = WorkloadConfig(
         input_tokens=64, output_tokens=args.output_tokens, batch_size=args.batch_size, num_batches=1, seed=0
-    ).model_dump()
+    )
     clock = RunClock()
     worker = EngineProcess(engine, Path(tempfile.mkdtemp()) / "worker.log")
-    worker.request({"op": "load", "engine": engine.model_dump(), "clock_origin_ns": clock.origin_ns}, 300)
+    worker.request(LoadRequest(engine=engine, clock_origin_ns=clock.origin_ns), 300)
     available = []
-    for name in SAMPLERS:
+    for name in SAMPLERS.names():
         cls = sampler_class(name)
         ok, why = cls.available()
         if name == "codecarbon":
@@ -70,12 +73,12 @@ def main() -> None:
         )
         for s in samplers:
             s.start()
-        reply = worker.request({"op": "batch", "workload": workload, "warmup": False, "repetition": 0}, 300)
+        reply = worker.request(WindowRequest(workload=workload, warmup=False, repetition=0), 300)
+        assert isinstance(reply, WindowReply)
         ticks = [len(s.stop().t_ns) for s in samplers]
         if with_samplers:
             ticks_seen.append(sum(ticks))
-        records = [RequestRecord.model_validate(r) for r in reply["records"]]
-        return window_metrics(records)["output_throughput_tok_s"]
+        return window_metrics(reply.records)["output_throughput_tok_s"] or 0.0
 
     ticks_seen: list[int] = []
     for _ in range(3):
