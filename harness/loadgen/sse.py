@@ -66,6 +66,9 @@ def _text(obj: dict) -> str:
 
 
 def _choice(choice: object) -> str:
+    """The generated text one choice of a chunk carries: a completion's ``text``, or a chat delta's (or message's)
+    reasoning (``reasoning_content``, else ``reasoning``: servers name it either way, some send both alike) and
+    ``content``. A role-only delta carries none."""
     if not isinstance(choice, dict):
         raise ValueError(f"server sent a choice that is not an object: {str(choice)[:40]!r}")
     piece = choice.get("text")
@@ -78,15 +81,18 @@ def _choice(choice: object) -> str:
     delta = choice.get("delta") or choice.get("message") or {}
     if not isinstance(delta, dict):
         raise ValueError(f"server sent a delta that is not an object: {str(delta)[:40]!r}")
-    content = delta.get("content")
-    if content and not isinstance(content, str):
-        raise ValueError(f"server sent generated text that is not a string: {str(content)[:40]!r}")
+    content = _string(delta.get("content")) or ""
     if "reasoning_content" not in delta and "reasoning" not in delta:
-        return content or ""
-    for field in ("reasoning_content", "reasoning"):
-        if delta.get(field) and not isinstance(delta[field], str):
-            raise ValueError(f"server sent generated text that is not a string: {str(delta[field])[:40]!r}")
-    return choice_text(choice)
+        return content
+    reasoning = _string(delta.get("reasoning_content"))
+    other = _string(delta.get("reasoning"))
+    return (reasoning or other or "") + content
+
+
+def _string(value: object) -> str | None:
+    if value and not isinstance(value, str):
+        raise ValueError(f"server sent generated text that is not a string: {str(value)[:40]!r}")
+    return value or None  # type: ignore[return-value]
 
 
 class Exchange:
@@ -318,20 +324,3 @@ class Exchange:
         self.fail(f"{why} after {len(self.times)} token chunks" if self.got_bytes else why)
         self.finished = True
         self.on_done(self)
-
-
-def choice_text(choice: dict) -> str:
-    """The generated text one choice of a chunk carries: a completion's ``text``, or a chat delta's (or message's)
-    reasoning (``reasoning_content``, else ``reasoning``: servers name it either way, some send both alike) and
-    ``content``. A role-only delta carries none."""
-    piece = choice.get("text")
-    if isinstance(piece, str):
-        return piece
-    delta = choice.get("delta") or choice.get("message") or {}
-    if not isinstance(delta, dict):
-        return ""
-    reasoning = delta.get("reasoning_content")
-    if not isinstance(reasoning, str) or not reasoning:
-        reasoning = delta.get("reasoning")
-    content = delta.get("content")
-    return (reasoning if isinstance(reasoning, str) else "") + (content if isinstance(content, str) else "")
