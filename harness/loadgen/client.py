@@ -12,15 +12,15 @@ server judged it. Token-bearing chunks are stamped when their bytes arrive (one 
 read). Waits shorter than ``SPIN_NS`` are spent polling the loop, because epoll rounds timeouts up to whole
 milliseconds, which alone would make every request up to 1 ms late.
 
-Replies are parsed by ``harness.loadgen.sse``; a connection cut mid-stream and a reply that never comes
-(per-request timeout) fail their request here. Every failure is stored with its cause.
+Each connection is a ``harness.loadgen.connection.Connection``; replies are parsed by ``harness.loadgen.sse``; a
+connection cut mid-stream and a reply that never comes (per-request timeout) fail their request here. Every failure
+is stored with its cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -32,6 +32,7 @@ except ImportError:  # the serve extra; the harness core must import without it
     httptools = None  # type: ignore[assignment]
 
 from harness.hints import needs
+from harness.loadgen.connection import Connection
 from harness.loadgen.counts import arrival_stamp, token_counts
 from harness.loadgen.http import ClientConfig, LoadgenError, Prepared, Target
 from harness.loadgen.sse import Exchange
@@ -40,114 +41,6 @@ from harness.workload.arrivals import Schedule
 
 SPIN_NS = 1_500_000
 WATCHDOG_S = 0.02
-
-
-class _Conn(asyncio.Protocol):
-    def __init__(self, client: LoadGenerator) -> None:
-        self.client = client
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.ex: Exchange | None = None
-        self.closed = False
-        self.reused = False  # has waited idle in the pool, where the server may close it at any moment
-        self.now = 0
-        self.pending: list[bytes] = []  # SSE body pieces of this read, fed to the exchange at once (_flush)
-        client.live.append(self)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def send(self, ex: Exchange) -> None:
-        self.ex = ex
-        assert self.transport is not None
-        self.transport.write(ex.prepared.data)
-        ex.t_send = time.monotonic_ns()  # after the write: the bytes are the kernel's now
-        ex.deadline = ex.t_send + self.client.timeout_ns
-
-    def data_received(self, data: bytes) -> None:
-        self.now = time.monotonic_ns()
-        ex = self.ex
-        if ex is not None:
-            ex.got_bytes = True
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass
-        except httptools.HttpParserError as exc:
-            self._flush()
-            if self.ex is not None:
-                self.ex.broken(f"bad HTTP response: {exc}", self.now)
-                self.ex = None
-            self.abort()
-        self._flush()
-
-    def _flush(self) -> None:
-        """Feed the SSE pieces of this read in one go: a read of a fast stream holds many HTTP chunks, and one
-        ``feed`` per read instead of per chunk is a tenth of the client's time (benchmarks/loadgen_capacity.py).
-        Every event of one read carries the read's stamp either way."""
-        if self.pending:
-            data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
-            self.pending.clear()
-            if self.ex is not None:
-                self.ex.feed(data, self.now)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        ex = self.ex
-        if ex is None:
-            return
-        lname = name.lower()
-        if lname == b"content-type":
-            ex.sse = b"text/event-stream" in value.lower()
-        elif lname in (b"content-length", b"transfer-encoding"):
-            ex.until_eof = False
-
-    def on_headers_complete(self) -> None:
-        if self.ex is not None:
-            self.ex.status = self.parser.get_status_code()
-            if not 200 <= self.ex.status < 300:
-                self.ex.sse = False
-
-    def on_body(self, body: bytes) -> None:
-        ex = self.ex
-        if ex is None:
-            return
-        if ex.sse:
-            self.pending.append(body)
-        else:
-            ex.body(body)
-
-    def on_message_complete(self) -> None:
-        self._flush()  # the reply's last events come before its end
-        ex, self.ex = self.ex, None
-        keep = self.parser.should_keep_alive()
-        if ex is not None:
-            ex.complete(self.now)
-        if keep and not self.closed:
-            self.reused = True
-            self.client.idle.append(self)
-        else:
-            self.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        ex, self.ex = self.ex, None
-        if ex is not None and self.reused and not ex.got_bytes and not ex.retried and not ex.finished:
-            # The server closed an idle keep-alive connection as we reused it (uvicorn does after 5 s idle) and
-            # nothing of the reply came: send the request once more on a fresh connection, as HTTP clients do.
-            # Its t_sched stays, so the delay is in its TTFT; a dead server fails the reconnect with its cause.
-            self.client.resend(ex)
-            return
-        if ex is not None:
-            why = f"connection lost: {exc}" if exc else "connection closed by the server mid-response"
-            ex.broken(why, time.monotonic_ns())
-
-    def abort(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
 
 
 class LoadGenerator:
@@ -163,19 +56,19 @@ class LoadGenerator:
         self.origin = clock_origin_ns
         self.count_tokens = count_tokens
         self.timeout_ns = int(cfg.request_timeout_s * 1e9)
-        self.idle: list[_Conn] = []
-        self.live: list[_Conn] = []
+        self.idle: list[Connection] = []
+        self.live: list[Connection] = []
         self.in_flight = 0
         self.sent: deque[Exchange] = deque()
         self.results: list[Exchange] = []
         self.drained: asyncio.Event | None = None
         self.server_first: dict[int, int] = {}
 
-    async def _connect(self) -> _Conn:
+    async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
         try:
             _, proto = await asyncio.wait_for(
-                loop.create_connection(lambda: _Conn(self), self.target.host, self.target.port),
+                loop.create_connection(lambda: Connection(self), self.target.host, self.target.port),
                 self.cfg.connect_timeout_s,
             )
         except TimeoutError:
@@ -184,7 +77,7 @@ class LoadGenerator:
             ) from None
         return proto
 
-    def _pop_idle(self) -> _Conn | None:
+    def _pop_idle(self) -> Connection | None:
         while self.idle:
             conn = self.idle.pop()
             if not conn.closed:
@@ -275,7 +168,7 @@ class LoadGenerator:
                     ex.finished = True
                     ex.on_done(ex)
 
-    def _owners(self, ex: Exchange) -> list[_Conn]:
+    def _owners(self, ex: Exchange) -> list[Connection]:
         # Connections are few compared with requests; only timed-out requests (rare) pay this scan.
         return [c for c in self.live if c.ex is ex]
 
