@@ -132,9 +132,9 @@ samplers: []
 """
 
 
-def _run(tmp_path: Path, cli_env, body: str, n: int = 12, args: str = "", code: int = 0):
+def _run(tmp_path: Path, cli_env, body: str, n: int = 12, args: str = "", code: int = 0, warmup: int = 0):
     suite = tmp_path / "s.yaml"
-    suite.write_text(SUITE.format(body=body, n=n, args=args))
+    suite.write_text(SUITE.format(body=body, n=n, args=args).replace("warmup: 0", f"warmup: {warmup}"))
     store = tmp_path / "r.db"
     res = run_cli(["run", str(suite), "-s", str(store), "--no-progress"], cli_env, ROOT, timeout=180)
     assert res.returncode == code, res.stdout + res.stderr
@@ -316,7 +316,8 @@ def test_fake_prefix_cache_reuses_whole_blocks():
 def test_cli_shared_prefix_expected_beside_measured(tmp_path: Path, cli_env):
     body = "  shared_prefix: {groups: 2, prefix_tokens: [0, 32], suffix_tokens: 8, cache_block_tokens: 16}"
     body = body.replace("[0, 32]", "[16, 32]")
-    _, store = _run(tmp_path, cli_env, body, n=10, args=", prefill_us_per_token: 50, cache_block: 16")
+    # with a warmup window, whose fresh prefixes (repetition -1) must not be what the measured window hits
+    _, store = _run(tmp_path, cli_env, body, n=10, args=", prefill_us_per_token: 50, cache_block: 16", warmup=1)
     points, reqs, summaries = _stored(store)
     assert list(points["status"]) == ["ok", "ok"]
     for pid, p_tokens in zip(points["point_id"], (16, 32), strict=True):

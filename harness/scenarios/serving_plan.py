@@ -153,7 +153,8 @@ def plan_window(
         total = p_tokens + s_tokens
         if limit is not None and total + w.output_tokens > limit:
             raise _too_long(total, w.output_tokens, limit)
-        prompts, groups = prefix_prompts(tokenizer, sp, n, [w.seed, warm], salt=[repetition, *(salt or [])])
+        # warmup is repetition -1, and a seed must be non-negative
+        prompts, groups = prefix_prompts(tokenizer, sp, n, [w.seed, warm], salt=[repetition + 1, *(salt or [])])
         plan.figures["prefix_cache_hit_rate_expected"] = expected_prefix_hit_rate(
             groups, p_tokens, [p.n_in for p in prompts], sp.cache_block_tokens
         )
