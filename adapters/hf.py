@@ -230,23 +230,7 @@ class HFAdapter(InProcessAdapter):
         if len(lengths) != 1:
             raise AdapterError("hf adapter batches prompts of one length (no padding is measured)")
         input_ids = torch.tensor([p.token_ids for p in prompts], dtype=torch.long, device=self._device)
-        attention_mask = torch.ones_like(input_ids)
-        streamer = StepClock(clock)
-        if self._device.type == "cuda":
-            torch.cuda.synchronize(self._device)
-            torch.cuda.reset_peak_memory_stats(self._device)
-        t_submit = clock.now_ns()
-        with torch.inference_mode():
-            out = self._model.generate(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                max_new_tokens=output_tokens,
-                min_new_tokens=output_tokens,  # exact lengths: EOS is suppressed until the last step
-                do_sample=False,
-                pad_token_id=self._tokenizer.pad_token_id,
-                streamer=streamer,
-                **self.args.generate_kwargs(),
-            )
+        out, streamer, t_submit = self.timed_generate(input_ids, output_tokens, clock)
         n_out = int(out.shape[1] - input_ids.shape[1])
         steps = streamer.step_times_ns
         if len(steps) != n_out:
@@ -265,6 +249,32 @@ class HFAdapter(InProcessAdapter):
             )
             for i, p in enumerate(prompts)
         ]
+
+    def timed_generate(
+        self, input_ids: Any, output_tokens: int, clock: RunClock, **extra: Any
+    ) -> tuple[Any, StepClock, int]:
+        """``generate`` of exactly ``output_tokens`` greedy tokens, with the step clock; (output, clock, the submit
+        stamp). On CUDA the device is idle and its peak-memory counter reset before the stamp. ``extra`` goes to
+        ``generate`` (assisted generation's ``assistant_model``)."""
+        torch = self._torch
+        streamer = StepClock(clock)
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
+            torch.cuda.reset_peak_memory_stats(self._device)
+        t_submit = clock.now_ns()
+        with torch.inference_mode():
+            out = self._model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_new_tokens=output_tokens,
+                min_new_tokens=output_tokens,  # exact lengths: EOS is suppressed until the last step
+                do_sample=False,
+                pad_token_id=self._tokenizer.pad_token_id,
+                streamer=streamer,
+                **extra,
+                **self.args.generate_kwargs(),
+            )
+        return out, streamer, t_submit
 
     def memory(self) -> dict[str, float]:
         if self._device.type != "cuda":

@@ -13,7 +13,6 @@ import functools
 from typing import Any
 
 from harness.adapters.base import AdapterError, EngineArgs, PointError, Unsupported
-from harness.adapters.hf_streamer import StepClock
 from pydantic import Field, field_validator, model_validator
 
 from harness.metrics.speculative import SpecCounts, assisted_counts, spec_figures
@@ -146,25 +145,8 @@ class Assisted:
             raise AdapterError(f"assisted generation runs batch size 1, got {len(prompts)} prompts")
         if prompts[0].token_ids is None:
             raise AdapterError("hf adapter needs token ids in prompts")
-        torch = hf._torch
-        input_ids = torch.tensor([prompts[0].token_ids], dtype=torch.long, device=hf._device)
-        streamer = StepClock(clock)
-        if hf._device.type == "cuda":
-            torch.cuda.synchronize(hf._device)
-            torch.cuda.reset_peak_memory_stats(hf._device)
-        t_submit = clock.now_ns()
-        with torch.inference_mode():
-            out = hf._model.generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                max_new_tokens=output_tokens,
-                min_new_tokens=output_tokens,  # exact lengths: EOS is suppressed until the last step
-                do_sample=False,
-                pad_token_id=hf._tokenizer.pad_token_id,
-                streamer=streamer,
-                assistant_model=self.model,
-                **hf.args.generate_kwargs(),
-            )
+        input_ids = hf._torch.tensor([prompts[0].token_ids], dtype=hf._torch.long, device=hf._device)
+        out, streamer, t_submit = hf.timed_generate(input_ids, output_tokens, clock, assistant_model=self.model)
         n_out = int(out.shape[1] - input_ids.shape[1])
         if sum(streamer.step_tokens) != n_out:
             raise AdapterError(f"streamer saw {sum(streamer.step_tokens)} tokens for {n_out} generated")
