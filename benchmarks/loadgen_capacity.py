@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loadgen_floor import run_floor  # noqa: E402
-from loadgen_traffic import build_traffic, peer_dataset  # noqa: E402
+from loadgen_traffic import Traffic, build_traffic, peer_dataset  # noqa: E402
 
 from harness.loadgen.client import LoadGenerator, run_sync  # noqa: E402
 from harness.loadgen.http import ClientConfig, Target, build_body, build_request, http_get  # noqa: E402
@@ -109,14 +109,20 @@ def server_verdict(stats: dict, offered: float, n: int, client_errors: int) -> t
 # ---------------------------------------------------------------- ours
 
 
+def trial_traffic(args: argparse.Namespace, cfg: ClientConfig, rate: float) -> tuple[Traffic, int]:
+    """One trial's traffic at ``rate`` requests/s for ``args.duration`` s, and how many arrivals (requests or
+    sessions) it schedules: a 64-arrival probe says how many requests a session makes."""
+    probe = build_traffic(args.workload, cfg, args.tok, 64, args.input_tokens, args.output_tokens, args.work)
+    units = max(int(rate / probe.turns_per_unit * args.duration), 50 if probe.sessions is None else 20)
+    return build_traffic(args.workload, cfg, args.tok, units, args.input_tokens, args.output_tokens, args.work), units
+
+
 def ours_trial(server: Server, rate: float, args: argparse.Namespace) -> dict:
     """One trial of ours at ``rate`` requests/s as the server counts them (sessions: turns/s)."""
     cfg = ClientConfig(
         url=server.url, model="fake", warm_connections=min(max(int(rate * 0.05), 8), 512), request_timeout_s=30
     )
-    probe = build_traffic(args.workload, cfg, args.tok, 64, args.input_tokens, args.output_tokens, args.work)
-    units = max(int(rate / probe.turns_per_unit * args.duration), 50 if probe.sessions is None else 20)
-    traffic = build_traffic(args.workload, cfg, args.tok, units, args.input_tokens, args.output_tokens, args.work)
+    traffic, units = trial_traffic(args, cfg, rate)
     schedule = build_schedule("constant", units, rate=rate / traffic.turns_per_unit)
     server.reset()
     if traffic.sessions is not None:
@@ -164,9 +170,7 @@ def peer_requests(args: argparse.Namespace, server: Server, rate: float) -> tupl
     """The requests a peer (or the floor client) sends at ``rate``: the same text as ours, as independent requests
     (sessions flattened turn by turn), and the same as vllm bench's ShareGPT dataset file."""
     cfg = ClientConfig(url=server.url, model="fake")
-    probe = build_traffic(args.workload, cfg, args.tok, 64, args.input_tokens, args.output_tokens, args.work)
-    units = max(int(rate / probe.turns_per_unit * args.duration), 50 if probe.sessions is None else 20)
-    traffic = build_traffic(args.workload, cfg, args.tok, units, args.input_tokens, args.output_tokens, args.work)
+    traffic, _ = trial_traffic(args, cfg, rate)
     path = args.work / f"peer-{args.workload}-{rate:.0f}.json"
     prompts = peer_dataset(traffic, path)
     target = Target.parse(server.url)
